@@ -1,0 +1,192 @@
+// Package meta owns Coffer's metadata: buckets, object versions and the
+// sealed segments they are made of, multipart uploads, access keys and the
+// wrapped key-encryption keys of the keyring.
+//
+// The package defines the Store interface and the record types; each
+// implementation lives in its own folder (sqlite is the embedded default,
+// postgres arrives at scale) and must pass the shared conformance suite in
+// metatest. Secrets never reach this package in plaintext: callers hand it
+// sealed bytes (wrapped DEKs, sealed user metadata, sealed secret keys).
+package meta
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors that callers branch on with errors.Is.
+var (
+	ErrNoSuchBucket    = errors.New("meta: no such bucket")
+	ErrBucketExists    = errors.New("meta: bucket already exists")
+	ErrBucketNotEmpty  = errors.New("meta: bucket not empty")
+	ErrNoSuchObject    = errors.New("meta: no such object")
+	ErrNoSuchUpload    = errors.New("meta: no such upload")
+	ErrNoSuchAccessKey = errors.New("meta: no such access key")
+	ErrExists          = errors.New("meta: already exists")
+	// ErrConflict reports a compare-and-swap that lost: the row changed or vanished.
+	ErrConflict = errors.New("meta: concurrent modification")
+)
+
+// Bucket is one bucket.
+type Bucket struct {
+	Name    string
+	Created time.Time
+}
+
+// Segment is one independently sealed piece of an object's data: the whole
+// object for a single PUT, one part for a multipart upload. Each segment has
+// its own data key (DEK), stored only wrapped by a KEK version.
+type Segment struct {
+	// Number is the part number (1 for a single PUT).
+	Number int
+	// BlobID names the ciphertext in the blob store. It is unique per DEK and
+	// is the associated data the DEK is wrapped with.
+	BlobID string
+	// Size is the plaintext size in bytes.
+	Size int64
+	// ETag is the hex MD5 of the segment's plaintext (no quotes).
+	ETag string
+	// WrappedDEK is the data key wrapped by KEK version KEKVersion.
+	WrappedDEK []byte
+	KEKVersion int
+	// Binding is the version id the segment's ciphertext is bound to (the
+	// object version id for a single PUT, the upload id for a multipart part).
+	Binding string
+	// Created is when the segment was written.
+	Created time.Time
+}
+
+// Object is the current version of one object.
+type Object struct {
+	Bucket    string
+	Key       string
+	VersionID string
+	// Size is the total plaintext size.
+	Size int64
+	// ETag as S3 reports it, without quotes: hex MD5 for a single PUT,
+	// "md5-of-md5s-N" for multipart.
+	ETag         string
+	LastModified time.Time
+	// Meta is sealed by the caller: content type, standard headers, x-amz-meta-*.
+	Meta []byte
+	// Tags is sealed by the caller; nil when there are no tags.
+	Tags []byte
+	// Checksum is an optional "ALGO:base64" full-object checksum (e.g. "CRC32:...").
+	Checksum string
+	Segments []Segment
+}
+
+// Upload is an in-progress multipart upload.
+type Upload struct {
+	ID        string
+	Bucket    string
+	Key       string
+	Initiated time.Time
+	// Meta is sealed by the caller (the metadata the completed object will get).
+	Meta []byte
+	Tags []byte
+}
+
+// ListOptions selects objects in key order (byte-wise).
+type ListOptions struct {
+	Prefix string
+	// After: only keys strictly greater than After.
+	After string
+	// Limit is the maximum number of objects returned; at least 1.
+	Limit int
+}
+
+// UploadListOptions selects multipart uploads ordered by (key, initiated, id).
+type UploadListOptions struct {
+	Prefix         string
+	KeyMarker      string
+	UploadIDMarker string
+	Limit          int
+}
+
+// AccessKey is an S3 access key. SealedSecret is the secret sealed by the keyring.
+type AccessKey struct {
+	ID           string
+	SealedSecret []byte
+	Owner        string
+	Created      time.Time
+	// Expires is zero for a key that does not expire.
+	Expires time.Time
+}
+
+// StoredKEK is one key-encryption-key version wrapped by the root key.
+type StoredKEK struct {
+	Version int
+	Wrapped []byte
+	Created time.Time
+}
+
+// DEKRef points at one wrapped data key wherever it lives (an object segment
+// or a multipart part).
+type DEKRef struct {
+	BlobID     string
+	WrappedDEK []byte
+	KEKVersion int
+}
+
+// Store is the metadata store. All methods are safe for concurrent use. A
+// method that returns nil has made its change durable (fsynced).
+type Store interface {
+	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
+	GetBucket(ctx context.Context, name string) (Bucket, error)
+	ListBuckets(ctx context.Context) ([]Bucket, error)
+	// DeleteBucket removes an empty bucket (ErrBucketNotEmpty if any object
+	// exists). Its in-progress multipart uploads are removed with it; their
+	// segments are returned so the caller can delete the blobs.
+	DeleteBucket(ctx context.Context, name string) ([]Segment, error)
+
+	// PutObject makes o the current version of (o.Bucket, o.Key), atomically
+	// replacing any previous one, which it returns (nil if none).
+	// ErrNoSuchBucket if the bucket is gone.
+	PutObject(ctx context.Context, o Object) (replaced *Object, err error)
+	GetObject(ctx context.Context, bucket, key string) (Object, error) // ErrNoSuchObject
+	// DeleteObject removes the object and returns what was removed.
+	DeleteObject(ctx context.Context, bucket, key string) (Object, error)
+	// ListObjects returns up to opts.Limit objects (Segments may be left
+	// empty) and whether more follow.
+	ListObjects(ctx context.Context, bucket string, opts ListOptions) ([]Object, bool, error)
+	// SetTags replaces the sealed tags of the current version (nil clears).
+	SetTags(ctx context.Context, bucket, key string, tags []byte) error
+
+	CreateUpload(ctx context.Context, u Upload) error
+	GetUpload(ctx context.Context, bucket, key, uploadID string) (Upload, error) // ErrNoSuchUpload
+	ListUploads(ctx context.Context, bucket string, opts UploadListOptions) ([]Upload, bool, error)
+	// PutPart records a part (s.Number is the part number) and returns the part
+	// it replaced, if any.
+	PutPart(ctx context.Context, uploadID string, s Segment) (replaced *Segment, err error)
+	// ListParts returns parts with number > after, in order, up to limit.
+	ListParts(ctx context.Context, uploadID string, after, limit int) ([]Segment, bool, error)
+	// CompleteUpload atomically removes the upload and its part rows and puts
+	// o as the current object. It returns the replaced object (if any) and
+	// the parts of the upload not used by o (to delete their blobs).
+	CompleteUpload(ctx context.Context, uploadID string, o Object) (replaced *Object, unused []Segment, err error)
+	// AbortUpload removes the upload and returns its parts.
+	AbortUpload(ctx context.Context, uploadID string) ([]Segment, error)
+
+	PutAccessKey(ctx context.Context, k AccessKey) error // ErrExists
+	GetAccessKey(ctx context.Context, id string) (AccessKey, error)
+	ListAccessKeys(ctx context.Context) ([]AccessKey, error)
+	DeleteAccessKey(ctx context.Context, id string) error
+
+	ListKEKs(ctx context.Context) ([]StoredKEK, error)
+	PutKEK(ctx context.Context, k StoredKEK) error // ErrExists if the version is taken
+
+	// ListDEKs returns up to limit wrapped DEKs whose KEK version is below
+	// version, from objects and multipart parts alike.
+	ListDEKs(ctx context.Context, belowVersion, limit int) ([]DEKRef, error)
+	// UpdateDEK swaps the wrapped DEK of blobID from old to new (compare and
+	// swap on the old bytes); ErrConflict when it no longer holds old.
+	UpdateDEK(ctx context.Context, blobID string, old, new []byte, newVersion int) error
+	// CountDEKs returns how many DEKs each KEK version wraps.
+	CountDEKs(ctx context.Context) (map[int]int64, error)
+	// BlobIDs calls fn for every blob id referenced by an object or a part.
+	BlobIDs(ctx context.Context, fn func(id string) error) error
+
+	Close() error
+}
