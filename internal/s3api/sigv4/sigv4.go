@@ -28,10 +28,10 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // Sentinels wrapped by body read errors, so callers can map them.
 var (
 	ErrContentSHA256Mismatch = errors.New("sigv4: x-amz-content-sha256 does not match the body") // XAmzContentSHA256Mismatch
-	ErrChunkSignature        = errors.New("sigv4: chunk signature mismatch")                      // SignatureDoesNotMatch
-	ErrChecksumMismatch      = errors.New("sigv4: trailing checksum mismatch")                     // BadDigest
-	ErrMalformedChunk        = errors.New("sigv4: malformed aws-chunked body")                     // IncompleteBody
-	ErrIncompleteBody        = errors.New("sigv4: body shorter than declared")                     // IncompleteBody
+	ErrChunkSignature        = errors.New("sigv4: chunk signature mismatch")                     // SignatureDoesNotMatch
+	ErrChecksumMismatch      = errors.New("sigv4: trailing checksum mismatch")                   // BadDigest
+	ErrMalformedChunk        = errors.New("sigv4: malformed aws-chunked body")                   // IncompleteBody
+	ErrIncompleteBody        = errors.New("sigv4: body shorter than declared")                   // IncompleteBody
 )
 
 // ErrUnknownAccessKey is returned by a Credentials lookup for an unknown id.
