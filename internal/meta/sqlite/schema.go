@@ -1,0 +1,87 @@
+package sqlite
+
+// The schema lives here and only here. Each entry of migrations moves the
+// database from version i to i+1 (the version is SQLite's user_version); a
+// migration is applied in the same transaction that bumps the version, so a
+// crash leaves the database at the old or the new version, never between.
+// Append new migrations; never edit one that has shipped.
+//
+// Portability notes for the PostgreSQL twin:
+//   - key and prefix comparisons rely on byte-wise order. SQLite's BINARY
+//     collation compares TEXT with memcmp, which for UTF-8 is code point
+//     order; PostgreSQL needs COLLATE "C" on bucket names and object keys.
+//   - times are INTEGER unix nanoseconds in UTC (BIGINT there); zero times
+//     are 0.
+//   - objects.id is an INTEGER PRIMARY KEY (rowid); use BIGINT GENERATED
+//     ALWAYS AS IDENTITY there.
+//   - the partial unique indexes on segments exist in both engines.
+var migrations = []string{
+	// 1: the initial schema.
+	`
+CREATE TABLE buckets (
+	name    TEXT PRIMARY KEY,
+	created INTEGER NOT NULL
+);
+
+CREATE TABLE objects (
+	id            INTEGER PRIMARY KEY,
+	bucket        TEXT NOT NULL REFERENCES buckets(name),
+	key           TEXT NOT NULL,
+	version_id    TEXT NOT NULL,
+	size          INTEGER NOT NULL,
+	etag          TEXT NOT NULL,
+	last_modified INTEGER NOT NULL,
+	meta          BLOB,
+	tags          BLOB,
+	checksum      TEXT NOT NULL DEFAULT '',
+	UNIQUE (bucket, key)
+);
+
+CREATE TABLE uploads (
+	id        TEXT PRIMARY KEY,
+	bucket    TEXT NOT NULL REFERENCES buckets(name),
+	key       TEXT NOT NULL,
+	initiated INTEGER NOT NULL,
+	meta      BLOB,
+	tags      BLOB
+);
+CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated, id);
+
+-- segments holds every wrapped DEK: the segments of current objects
+-- (object_id set) and the parts of multipart uploads (upload_id set).
+-- Deleting a row destroys the only copy of its wrapped DEK.
+CREATE TABLE segments (
+	blob_id     TEXT PRIMARY KEY,
+	object_id   INTEGER REFERENCES objects(id) ON DELETE CASCADE,
+	upload_id   TEXT REFERENCES uploads(id) ON DELETE CASCADE,
+	number      INTEGER NOT NULL,
+	size        INTEGER NOT NULL,
+	etag        TEXT NOT NULL,
+	wrapped_dek BLOB NOT NULL,
+	kek_version INTEGER NOT NULL,
+	binding     TEXT NOT NULL,
+	created     INTEGER NOT NULL,
+	CHECK ((object_id IS NULL) <> (upload_id IS NULL))
+);
+CREATE UNIQUE INDEX segments_by_object ON segments (object_id, number) WHERE object_id IS NOT NULL;
+CREATE UNIQUE INDEX segments_by_upload ON segments (upload_id, number) WHERE upload_id IS NOT NULL;
+CREATE INDEX segments_by_kek ON segments (kek_version);
+
+CREATE TABLE access_keys (
+	id            TEXT PRIMARY KEY,
+	sealed_secret BLOB NOT NULL,
+	owner         TEXT NOT NULL,
+	created       INTEGER NOT NULL,
+	expires       INTEGER NOT NULL
+);
+
+CREATE TABLE keks (
+	version INTEGER PRIMARY KEY,
+	wrapped BLOB NOT NULL,
+	created INTEGER NOT NULL
+);
+`,
+}
+
+// schemaVersion is the schema version this code writes and understands.
+func schemaVersion() int { return len(migrations) }

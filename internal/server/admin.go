@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/coffer-vault/coffer/internal/s3api/sigv4"
+	"github.com/coffer-vault/coffer/internal/vault"
+)
+
+// adminAPI is the JSON admin plane under /admin/v1/. Until the identity issue
+// lands it authenticates with SigV4 (like MinIO's admin API) and admits only
+// access keys owned by the bootstrap admin.
+type adminAPI struct {
+	verifier *sigv4.Verifier
+	keys     *accessKeys
+	vault    interface {
+		KeyStatus(ctx context.Context) ([]vault.KeyVersionStatus, error)
+	}
+	rotate  func(ctx context.Context) (int, error)
+	rewrap  *rewrapper
+	log     *slog.Logger
+	healthy func() error
+}
+
+func (a *adminAPI) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /admin/v1/keys", a.authed(a.keyStatus))
+	mux.HandleFunc("POST /admin/v1/keys/rotate", a.authed(a.keyRotate))
+	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONError(w, http.StatusNotFound, "NotFound", "no such admin endpoint")
+	})
+	mux.HandleFunc("GET /health", a.health)
+}
+
+// maxAdminBody bounds admin request bodies.
+const maxAdminBody = 1 << 20
+
+func (a *adminAPI) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
+		res, err := a.verifier.Verify(r)
+		if err != nil {
+			var se *sigv4.Error
+			if errors.As(err, &se) {
+				writeJSONError(w, se.Status, se.Code, se.Message)
+				return
+			}
+			a.log.Error("admin authentication", "err", err)
+			writeJSONError(w, http.StatusInternalServerError, "InternalError", "authentication failed")
+			return
+		}
+		owner, err := a.keys.owner(r.Context(), res.AccessKeyID)
+		if err != nil || owner != adminOwner {
+			writeJSONError(w, http.StatusForbidden, "AccessDenied", "this access key may not use the admin API")
+			return
+		}
+		r.Body = res.Body
+		h(w, r)
+	}
+}
+
+type keyVersionJSON struct {
+	Version int       `json:"version"`
+	Created time.Time `json:"created"`
+	Current bool      `json:"current"`
+	DEKs    int64     `json:"deks"`
+}
+
+type keyStatusJSON struct {
+	Current  int              `json:"current"`
+	Versions []keyVersionJSON `json:"versions"`
+	Rewrap   struct {
+		rewrapStatus
+		Remaining int64 `json:"remaining"`
+	} `json:"rewrap"`
+}
+
+func (a *adminAPI) keyStatus(w http.ResponseWriter, r *http.Request) {
+	vs, err := a.vault.KeyStatus(r.Context())
+	if err != nil {
+		a.log.Error("key status", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot read key status")
+		return
+	}
+	var out keyStatusJSON
+	out.Versions = []keyVersionJSON{}
+	for _, v := range vs {
+		out.Versions = append(out.Versions, keyVersionJSON(v))
+		if v.Current {
+			out.Current = v.Version
+		}
+	}
+	for _, v := range vs {
+		if v.Version < out.Current {
+			out.Rewrap.Remaining += v.DEKs
+		}
+	}
+	out.Rewrap.rewrapStatus = a.rewrap.snapshot()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *adminAPI) keyRotate(w http.ResponseWriter, r *http.Request) {
+	v, err := a.rotate(r.Context())
+	if err != nil {
+		a.log.Error("key rotation", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "key rotation failed")
+		return
+	}
+	a.log.Info("key rotated", "version", v)
+	a.rewrap.trigger()
+	writeJSON(w, http.StatusAccepted, map[string]int{"version": v})
+}
+
+func (a *adminAPI) health(w http.ResponseWriter, r *http.Request) {
+	if err := a.healthy(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	type body struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	writeJSON(w, status, map[string]body{"error": {Code: code, Message: msg}})
+}
