@@ -81,18 +81,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meta/sqlite: open %s: %w", path, err)
 	}
-	common := url.Values{}
-	common.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
-	common.Set("_foreign_keys", "1")
-	common.Set("_synchronous", "FULL")
-
-	wq := url.Values{}
-	for k, v := range common {
-		wq[k] = v
-	}
-	wq.Set("_journal_mode", "WAL")
-	wq.Set("_txlock", "immediate")
-	wdb, err := sql.Open("sqlite", dsn(abs, wq))
+	wdb, err := sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
 		return nil, fmt.Errorf("meta/sqlite: open %s: %w", path, err)
 	}
@@ -110,9 +99,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("meta/sqlite: open %s: %w", path, err)
 	}
 
-	rq := common
-	rq.Set("_query_only", "1")
-	rdb, err := sql.Open("sqlite", dsn(abs, rq))
+	rdb, err := sql.Open("sqlite", dsn(abs, false))
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("meta/sqlite: open %s: %w", path, err)
@@ -141,8 +128,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 // dsn builds a file: URI (so any byte of the path survives) with the
-// driver's parameters.
-func dsn(abs string, q url.Values) string {
+// driver's parameters for the write connection or the read pool.
+func dsn(abs string, write bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "1")
+	q.Set("_synchronous", "FULL")
+	if write {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_query_only", "1")
+	}
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
 	return u.String()
 }
@@ -266,6 +263,7 @@ func (s *Store) writer() {
 		}
 		s.commitBatch(batch)
 		clear(batch)
+		s.wst.warm(context.Background())
 	}
 }
 
@@ -303,7 +301,7 @@ func (s *Store) commitBatch(batch []*writeReq) {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		if _, err := r.exec("SAVEPOINT op"); err != nil {
 			tx.Rollback()
 			failAll(fmt.Errorf("meta/sqlite: savepoint: %w", err))
 			return
@@ -313,7 +311,7 @@ func (s *Store) commitBatch(batch []*writeReq) {
 			// If SQLite already rolled the whole transaction back (disk
 			// full, I/O error), the savepoint is gone: everything done in
 			// this batch is lost, so fail it all.
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
+			if _, rerr := r.exec("ROLLBACK TO op"); rerr != nil {
 				tx.Rollback()
 				failAll(fmt.Errorf("meta/sqlite: transaction lost: %w", rerr))
 				return
@@ -321,7 +319,7 @@ func (s *Store) commitBatch(batch []*writeReq) {
 		} else {
 			ok++
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if _, err := r.exec("RELEASE op"); err != nil {
 			tx.Rollback()
 			failAll(fmt.Errorf("meta/sqlite: release savepoint: %w", err))
 			return
@@ -347,16 +345,24 @@ func (s *Store) read(ctx context.Context) runner {
 // stmtCache prepares each query once per database handle; database/sql
 // then prepares it lazily on each connection that runs it and reuses it
 // inside transactions on that connection.
+//
+// The write handle has one connection, held by the open transaction while
+// operations run, so a query first seen inside a transaction cannot be
+// prepared on the handle then (that would wait for the connection forever):
+// it is prepared on the transaction for this once and recorded, and the
+// writer prepares it on the handle after the transaction ends (warm).
 type stmtCache struct {
-	db *sql.DB
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	db     *sql.DB
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	missed map[string]bool
 }
 
 func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, m: make(map[string]*sql.Stmt)}
+	return &stmtCache{db: db, m: make(map[string]*sql.Stmt), missed: make(map[string]bool)}
 }
 
+// get returns the statement for q, preparing it on the handle if needed.
 func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -369,6 +375,34 @@ func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	c.m[q] = st
 	return st, nil
+}
+
+// lookup returns the statement for q if it is prepared, and otherwise
+// records q for warm.
+func (c *stmtCache) lookup(q string) (*sql.Stmt, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.m[q]
+	if !ok {
+		c.missed[q] = true
+	}
+	return st, ok
+}
+
+// warm prepares the queries lookup missed. Call it with no transaction open.
+func (c *stmtCache) warm(ctx context.Context) {
+	c.mu.Lock()
+	var qs []string
+	for q := range c.missed {
+		qs = append(qs, q)
+	}
+	clear(c.missed)
+	c.mu.Unlock()
+	for _, q := range qs {
+		// A query that fails to prepare fails again, with its error, when
+		// an operation runs it; nothing to report here.
+		c.get(ctx, q)
+	}
 }
 
 func (c *stmtCache) close() {
@@ -389,14 +423,13 @@ type runner struct {
 }
 
 func (r runner) stmt(q string) (*sql.Stmt, error) {
-	st, err := r.c.get(r.ctx, q)
-	if err != nil {
-		return nil, err
+	if r.tx == nil {
+		return r.c.get(r.ctx, q)
 	}
-	if r.tx != nil {
-		st = r.tx.StmtContext(r.ctx, st)
+	if st, ok := r.c.lookup(q); ok {
+		return r.tx.StmtContext(r.ctx, st), nil
 	}
-	return st, nil
+	return r.tx.PrepareContext(r.ctx, q) // closed with the transaction
 }
 
 func (r runner) exec(q string, args ...any) (sql.Result, error) {
