@@ -30,7 +30,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	}
 	var cfg Config
 	var hosts stringList
-	level := new(slog.LevelVar)
+	var levelName string
 	fl.StringVar(&cfg.DataDir, "data-dir", dataDir, "data directory (env COFFER_DATA_DIR)")
 	fl.StringVar(&cfg.Addr, "addr", ":9000", "listen address")
 	fl.StringVar(&cfg.TLSCertFile, "tls-cert", "", "TLS certificate file (default: issued by the server's own CA)")
@@ -38,7 +38,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	fl.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP (only behind a TLS-terminating proxy)")
 	fl.Var(&hosts, "hostname", "extra DNS name or IP for the certificate and virtual-host requests (repeatable)")
 	fl.StringVar(&cfg.Region, "region", "us-east-1", "S3 region")
-	fl.TextVar(level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fl.StringVar(&levelName, "log-level", "info", "log level: debug, info, warn, error")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: coffer serve [flags]\n\nRuns the Coffer server with embedded defaults.\n\nflags:")
 		fl.PrintDefaults()
@@ -51,6 +51,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	}
 	if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "coffer serve: unexpected argument %q\n", fl.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(levelName)); err != nil {
+		fmt.Fprintf(stderr, "coffer serve: bad -log-level %q: want debug, info, warn or error\n", levelName)
 		return 2
 	}
 	cfg.Hostnames = hosts

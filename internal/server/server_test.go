@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,4 +309,69 @@ func TestGracefulShutdown(t *testing.T) {
 	if err != nil || info.Size != size {
 		t.Fatalf("after restart: %+v, %v", info, err)
 	}
+}
+
+// TestMainFlags runs `coffer serve` with bad flags.
+func TestMainFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"help", []string{"-h"}, 0},
+		{"unknown flag", []string{"--nope"}, 2},
+		{"stray argument", []string{"extra"}, 2},
+		{"bad log level", []string{"--log-level", "loud", "--data-dir", t.TempDir()}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if got := Main(context.Background(), tc.args, &out, &errb, func(string) string { return "" }); got != tc.want {
+				t.Fatalf("exit %d, want %d; stderr: %s", got, tc.want, errb.String())
+			}
+		})
+	}
+}
+
+func TestMainServesUntilCancelled(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", dir}, &out, &errb, func(string) string { return "" })
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "Secret key:") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner; stdout %q stderr %q", out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{"Endpoint:    https://127.0.0.1:", "CA cert:", "CA SHA-256:", "Access key: CF"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d; stderr %s", code, errb.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

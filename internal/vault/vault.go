@@ -7,10 +7,9 @@
 package vault
 
 import (
-	"context"
 	"errors"
-	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/coffer-vault/coffer/internal/blob"
@@ -37,6 +36,15 @@ var (
 	ErrInvalidCopy       = errors.New("vault: copy onto itself without changing anything") // InvalidRequest
 	// ErrIntegrity wraps seal.ErrIntegrity: stored data failed authentication.
 	ErrIntegrity = seal.ErrIntegrity // InternalError (never wrong bytes)
+	// ErrInvalidArgument reports a malformed parameter: a part number outside
+	// 1..MaxPartNumber, a negative size or offset, metadata over its limit.
+	ErrInvalidArgument = errors.New("vault: invalid argument") // InvalidArgument
+	// ErrStorageFull reports that a store ran out of space (ENOSPC, EDQUOT).
+	// Nothing visible changed.
+	ErrStorageFull = errors.New("vault: storage full") // 507 / ServiceUnavailable
+	// ErrStorageReadOnly reports that a store refused writes (EROFS, EACCES,
+	// EPERM). Nothing visible changed.
+	ErrStorageReadOnly = errors.New("vault: storage read-only") // 503 / ServiceUnavailable
 )
 
 // Limits (S3's).
@@ -192,109 +200,51 @@ type KeyVersionStatus struct {
 }
 
 // Service is the object service. It is safe for concurrent use.
-type Service struct{}
+type Service struct {
+	meta  meta.Store
+	blobs blob.Store
+	keys  Keyring
+	log   *slog.Logger
+	now   func() time.Time
+
+	// bufs holds *[]byte copy buffers of copyBufSize.
+	bufs sync.Pool
+
+	// minPartSize and maxPutSize are MinPartSize and MaxPutSize; tests lower
+	// them to exercise the limits with small bodies.
+	minPartSize int64
+	maxPutSize  int64
+}
+
+// copyBufSize is the size of the pooled buffers bodies are copied through.
+const copyBufSize = 1 << 20
 
 // New returns a Service.
-func New(cfg Config) *Service { panic("not implemented") }
-
-// ValidBucketName returns nil or an error wrapping ErrInvalidBucketName.
-func ValidBucketName(name string) error { panic("not implemented") }
-
-// ValidObjectKey returns nil or an error wrapping ErrKeyTooLong or ErrInvalidKey
-// (empty, invalid UTF-8, a NUL byte, or a "." or ".." path segment).
-func ValidObjectKey(key string) error { panic("not implemented") }
-
-func (s *Service) CreateBucket(ctx context.Context, name string) error { panic("not implemented") }
-func (s *Service) HeadBucket(ctx context.Context, name string) (BucketInfo, error) {
-	panic("not implemented")
-}
-func (s *Service) ListBuckets(ctx context.Context) ([]BucketInfo, error) { panic("not implemented") }
-func (s *Service) DeleteBucket(ctx context.Context, name string) error   { panic("not implemented") }
-
-// PutObject stores body (exactly size bytes; size -1 reads to EOF) as the
-// new current version. A read error from body (for example a failed digest
-// check at EOF) aborts the write and is returned wrapped; nothing changes.
-func (s *Service) PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64, opts PutOptions) (ObjectInfo, error) {
-	panic("not implemented")
-}
-
-// OpenObject returns a handle on the current version.
-func (s *Service) OpenObject(ctx context.Context, bucket, key string) (*Reader, error) {
-	panic("not implemented")
+func New(cfg Config) *Service {
+	s := &Service{
+		meta:        cfg.Meta,
+		blobs:       cfg.Blobs,
+		keys:        cfg.Keys,
+		log:         cfg.Logger,
+		now:         cfg.Now,
+		minPartSize: MinPartSize,
+		maxPutSize:  MaxPutSize,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.bufs.New = func() any {
+		b := make([]byte, copyBufSize)
+		return &b
+	}
+	return s
 }
 
-// DeleteObject removes an object and shreds its keys. Deleting a missing key
-// in an existing bucket succeeds.
-func (s *Service) DeleteObject(ctx context.Context, bucket, key string) error {
-	panic("not implemented")
+// clock returns the current time, UTC, rounded to microseconds so it
+// survives a round trip through the metadata store unchanged.
+func (s *Service) clock() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
 }
-
-func (s *Service) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, opts CopyOptions) (ObjectInfo, error) {
-	panic("not implemented")
-}
-
-func (s *Service) ListObjects(ctx context.Context, bucket string, p ListParams) (ListResult, error) {
-	panic("not implemented")
-}
-
-func (s *Service) GetTags(ctx context.Context, bucket, key string) (map[string]string, error) {
-	panic("not implemented")
-}
-func (s *Service) PutTags(ctx context.Context, bucket, key string, tags map[string]string) error {
-	panic("not implemented")
-}
-func (s *Service) DeleteTags(ctx context.Context, bucket, key string) error {
-	panic("not implemented")
-}
-
-func (s *Service) CreateMultipartUpload(ctx context.Context, bucket, key string, opts PutOptions) (string, error) {
-	panic("not implemented")
-}
-func (s *Service) UploadPart(ctx context.Context, bucket, key, uploadID string, part int, body io.Reader, size int64) (PartInfo, error) {
-	panic("not implemented")
-}
-func (s *Service) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []CompletePart) (ObjectInfo, error) {
-	panic("not implemented")
-}
-func (s *Service) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error {
-	panic("not implemented")
-}
-func (s *Service) ListParts(ctx context.Context, bucket, key, uploadID string, marker, maxParts int) (PartsResult, error) {
-	panic("not implemented")
-}
-func (s *Service) ListMultipartUploads(ctx context.Context, bucket string, p UploadsParams) (UploadsResult, error) {
-	panic("not implemented")
-}
-
-// Recover runs at start before serving: it sweeps temporary blob files and
-// deletes committed blobs no metadata references (a crash between blob
-// commit and metadata commit). It returns how many orphans it removed.
-func (s *Service) Recover(ctx context.Context) (int, error) { panic("not implemented") }
-
-// RewrapDEKs rewraps every DEK under an older KEK version with the current
-// one, batch by batch; progress (if non-nil) is called after each batch with
-// the running total. It is resumable: a later call continues where an
-// interrupted one stopped. It returns how many DEKs it rewrapped.
-func (s *Service) RewrapDEKs(ctx context.Context, batch int, progress func(done int)) (int, error) {
-	panic("not implemented")
-}
-
-// KeyStatus lists KEK versions and how many DEKs each wraps.
-func (s *Service) KeyStatus(ctx context.Context) ([]KeyVersionStatus, error) {
-	panic("not implemented")
-}
-
-// Reader is an open object version.
-type Reader struct{}
-
-// Info describes the version.
-func (r *Reader) Info() ObjectInfo { panic("not implemented") }
-
-// Range returns plaintext bytes [off, off+length), decrypting only the
-// packages that cover them. The caller has validated the range.
-func (r *Reader) Range(ctx context.Context, off, length int64) (io.ReadCloser, error) {
-	panic("not implemented")
-}
-
-// Close releases the handle.
-func (r *Reader) Close() error { panic("not implemented") }
