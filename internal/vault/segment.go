@@ -1,0 +1,196 @@
+package vault
+
+// Writing one sealed segment: the whole body of a single PUT or a copy, or
+// one multipart part. The body is copied once, through a pooled buffer, into
+// both an MD5 hasher (the ETag) and the sealing writer, which encrypts into a
+// new blob. For large chunks the hash runs on a second goroutine while this
+// one encrypts, since MD5 is the slowest step and both only read the buffer.
+// The blob is committed (fsynced) before the caller records it in metadata;
+// on any error before that it is aborted and leaves nothing visible.
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/coffer-vault/coffer/internal/meta"
+	"github.com/coffer-vault/coffer/internal/seal"
+)
+
+// parallelHashMin is the chunk size from which hashing runs concurrently
+// with sealing; below it a goroutine costs more than it saves.
+const parallelHashMin = 128 << 10
+
+// checkSize validates a declared body size against limit (-1 means unknown).
+func checkSize(size, limit int64) error {
+	switch {
+	case size < -1:
+		return fmt.Errorf("%w: negative size %d", ErrInvalidArgument, size)
+	case size > limit:
+		return fmt.Errorf("%w: %d bytes, at most %d in one request", ErrEntityTooLarge, size, limit)
+	}
+	return nil
+}
+
+// writeSegment seals body (exactly size bytes, or to EOF when size is -1,
+// at most s.maxPutSize either way) into a new committed blob bound to b. It
+// returns the segment with Number 1; the caller sets Number for parts and
+// deletes the blob if it cannot record it.
+func (s *Service) writeSegment(ctx context.Context, b seal.Binding, body io.Reader, size int64) (seg meta.Segment, err error) {
+	if err := checkSize(size, s.maxPutSize); err != nil {
+		return seg, err
+	}
+	blobID := newID()
+	dek, wrapped, err := s.keys.NewDEK([]byte(blobID))
+	if err != nil {
+		return seg, fmt.Errorf("new data key: %w", err)
+	}
+	defer clear(dek[:])
+	kekVersion, err := seal.WrappedVersion(wrapped)
+	if err != nil {
+		return seg, fmt.Errorf("new data key: %w", err)
+	}
+	w, err := s.blobs.Create(ctx, blobID)
+	if err != nil {
+		return seg, fmt.Errorf("create blob: %w", storageErr(err))
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			if aerr := w.Abort(); aerr != nil {
+				s.log.Warn("vault: abort blob", "blob", blobID, "err", aerr)
+			}
+		}
+	}()
+	enc, err := seal.EncryptWriter(w, dek, b)
+	if err != nil {
+		return seg, fmt.Errorf("seal: %w", err)
+	}
+	h := md5.New()
+	n, err := s.copyBody(ctx, enc, h, body, size)
+	if err != nil {
+		return seg, err
+	}
+	if err := enc.Close(); err != nil {
+		return seg, fmt.Errorf("seal: %w", storageErr(err))
+	}
+	if err := w.Commit(); err != nil {
+		return seg, fmt.Errorf("commit blob: %w", storageErr(err))
+	}
+	committed = true
+	return meta.Segment{
+		Number:     1,
+		BlobID:     blobID,
+		Size:       n,
+		ETag:       hex.EncodeToString(h.Sum(nil)),
+		WrappedDEK: wrapped,
+		KEKVersion: kekVersion,
+		Binding:    b.VersionID,
+		Created:    s.clock(),
+	}, nil
+}
+
+// copyBody copies body into enc and h and returns the byte count. With size
+// >= 0 it copies exactly size bytes (ErrIncompleteBody if body ends first)
+// and then reads once more so that a check the body runs at EOF (a digest)
+// still reports; bytes past size are ignored. With size -1 it copies to EOF
+// and fails with ErrEntityTooLarge past s.maxPutSize.
+func (s *Service) copyBody(ctx context.Context, enc io.Writer, h hash.Hash, body io.Reader, size int64) (int64, error) {
+	bufp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bufp)
+	buf := *bufp
+
+	limit := size
+	if size < 0 {
+		limit = s.maxPutSize + 1 // one byte more to notice the excess
+	}
+	var n int64
+	for n < limit {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		chunk := buf
+		if rest := limit - n; rest < int64(len(chunk)) {
+			chunk = chunk[:rest]
+		}
+		m, rerr := fill(body, chunk)
+		if m > 0 {
+			if size < 0 && n+int64(m) > s.maxPutSize {
+				return n, fmt.Errorf("%w: body longer than %d bytes", ErrEntityTooLarge, s.maxPutSize)
+			}
+			if err := hashAndSeal(enc, h, chunk[:m]); err != nil {
+				return n, fmt.Errorf("seal: %w", storageErr(err))
+			}
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			if size >= 0 && n < size {
+				return n, fmt.Errorf("%w: got %d of %d bytes", ErrIncompleteBody, n, size)
+			}
+			return n, nil
+		}
+		if rerr != nil {
+			return n, fmt.Errorf("read body: %w", rerr)
+		}
+	}
+	if size >= 0 {
+		if err := probeEOF(body, buf[:1]); err != nil {
+			return n, fmt.Errorf("read body: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// fill reads into p until it is full or body returns an error, which it
+// returns as is (io.EOF included), unlike io.ReadFull, which drops an error
+// that arrives with the last bytes.
+func fill(body io.Reader, p []byte) (int, error) {
+	n, idle := 0, 0
+	for n < len(p) {
+		m, err := body.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			if idle++; idle >= 100 {
+				return n, io.ErrNoProgress
+			}
+		}
+	}
+	return n, nil
+}
+
+// probeEOF reads once past the declared size so a body that checks its
+// digest at EOF gets to report. Extra bytes are ignored; the HTTP layer
+// bounds the body.
+func probeEOF(body io.Reader, p []byte) error {
+	for range 3 { // a few tries past (0, nil) reads
+		m, err := body.Read(p)
+		if err == io.EOF || m > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hashAndSeal writes p to h and enc, concurrently when p is large.
+func hashAndSeal(enc io.Writer, h hash.Hash, p []byte) error {
+	if len(p) < parallelHashMin {
+		h.Write(p)
+		_, err := enc.Write(p)
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { h.Write(p) })
+	_, err := enc.Write(p)
+	wg.Wait()
+	return err
+}

@@ -1,0 +1,78 @@
+package vault
+
+// Object tags. Tags are sealed like metadata, bound to the version they
+// belong to. The meta store replaces tags on whatever version is current, so
+// PutTags checks afterwards that the version it sealed for is still the
+// current one and seals again for a newer version if a PUT raced it.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+)
+
+// tagRetries bounds how often PutTags re-seals after losing a race with a PUT.
+const tagRetries = 5
+
+// GetTags returns the current version's tags (an empty map when none).
+func (s *Service) GetTags(ctx context.Context, bucket, key string) (map[string]string, error) {
+	if err := validBucketKey(bucket, key); err != nil {
+		return nil, err
+	}
+	op := fmt.Sprintf("get tags %s/%s", bucket, key)
+	o, err := s.meta.GetObject(ctx, bucket, key)
+	if err != nil {
+		return nil, s.missing(ctx, op, bucket, err)
+	}
+	tags, err := s.openTags(o.Tags, bucket, key, o.VersionID)
+	if err != nil {
+		s.logIntegrity(bucket, key, "", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return tags, nil
+}
+
+// PutTags replaces the current version's tags; an empty map clears them.
+func (s *Service) PutTags(ctx context.Context, bucket, key string, tags map[string]string) error {
+	if err := validBucketKey(bucket, key); err != nil {
+		return err
+	}
+	if err := validTags(tags); err != nil {
+		return err
+	}
+	return s.setTags(ctx, fmt.Sprintf("put tags %s/%s", bucket, key), bucket, key, maps.Clone(tags))
+}
+
+// DeleteTags removes the current version's tags.
+func (s *Service) DeleteTags(ctx context.Context, bucket, key string) error {
+	if err := validBucketKey(bucket, key); err != nil {
+		return err
+	}
+	return s.setTags(ctx, fmt.Sprintf("delete tags %s/%s", bucket, key), bucket, key, nil)
+}
+
+// setTags seals tags for the current version and stores them, re-sealing
+// when the current version changed in between.
+func (s *Service) setTags(ctx context.Context, op, bucket, key string, tags map[string]string) error {
+	for range tagRetries {
+		o, err := s.meta.GetObject(ctx, bucket, key)
+		if err != nil {
+			return s.missing(ctx, op, bucket, err)
+		}
+		sealed, err := s.sealTags(tags, bucket, key, o.VersionID)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if err := s.meta.SetTags(ctx, bucket, key, sealed); err != nil {
+			return s.missing(ctx, op, bucket, err)
+		}
+		now, err := s.meta.GetObject(ctx, bucket, key)
+		if err != nil {
+			return s.missing(ctx, op, bucket, err)
+		}
+		if now.VersionID == o.VersionID {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: object keeps changing; tags not set", op)
+}
