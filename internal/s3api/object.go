@@ -130,6 +130,8 @@ func (h *handler) putObject(w http.ResponseWriter, rq *request) error {
 		// reader fails the write if they do not match it.
 		opts.Checksum = body.algo.name + ":" + base64.StdEncoding.EncodeToString(body.wantSum)
 	}
+	// A trailing checksum is known only after the last byte.
+	opts.ChecksumAfter = body.checksum
 	info, err := h.objects.PutObject(rq.ctx(), rq.bucket, rq.key, body, size, opts)
 	if err != nil {
 		return err

@@ -37,23 +37,30 @@ func (s *Service) PutObject(ctx context.Context, bucket, key string, body io.Rea
 		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
 	}
 	m := metaFromOptions(opts)
-	return s.putSingle(ctx, op, bucket, key, body, size, m, opts.Tags)
+	return s.putSingle(ctx, op, bucket, key, body, size, m, opts.Tags, opts.ChecksumAfter)
 }
 
 // putSingle writes body as a one-segment version with metadata m and tags.
-func (s *Service) putSingle(ctx context.Context, op, bucket, key string, body io.Reader, size int64, m objectMeta, tags map[string]string) (ObjectInfo, error) {
+// checksumAfter, if non-nil, may supply the checksum once the body is read.
+func (s *Service) putSingle(ctx context.Context, op, bucket, key string, body io.Reader, size int64, m objectMeta, tags map[string]string, checksumAfter func() string) (ObjectInfo, error) {
 	versionID := newID()
-	// Seal the records first: if that fails there is no blob to clean up.
-	sealedMeta, err := s.sealMeta(m, bucket, key, versionID)
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
-	}
+	// Seal the tags first: if that fails there is no blob to clean up.
 	sealedTags, err := s.sealTags(tags, bucket, key, versionID)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
 	}
 	seg, err := s.writeSegment(ctx, seal.Binding{Bucket: bucket, Key: key, VersionID: versionID}, body, size)
 	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if checksumAfter != nil {
+		if c := checksumAfter(); c != "" {
+			m.Checksum = c
+		}
+	}
+	sealedMeta, err := s.sealMeta(m, bucket, key, versionID)
+	if err != nil {
+		s.deleteBlobs(ctx, []meta.Segment{seg})
 		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
 	}
 	o := meta.Object{
@@ -160,7 +167,7 @@ func (s *Service) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
 	}
 	defer body.Close()
-	info, err := s.putSingle(ctx, op, dstBucket, dstKey, body, r.obj.Size, m, tags)
+	info, err := s.putSingle(ctx, op, dstBucket, dstKey, body, r.obj.Size, m, tags, nil)
 	if err != nil {
 		return ObjectInfo{}, err
 	}

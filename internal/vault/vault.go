@@ -118,6 +118,11 @@ type PutOptions struct {
 	Tags        map[string]string
 	// Checksum is an optional "ALGO:base64" value the caller already verified.
 	Checksum string
+	// ChecksumAfter, when set, is called once the body has been read to EOF
+	// (so every check on it has passed); a non-empty result replaces
+	// Checksum. It carries checksums that arrive in a trailer after the data.
+	// PutObject honours it; multipart creation and copies ignore it.
+	ChecksumAfter func() string `json:"-"`
 }
 
 // CopyOptions says what a copy keeps from its source.
