@@ -37,11 +37,12 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/coffer-vault/coffer/internal/meta"
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"github.com/coffer-vault/coffer/internal/meta"
 )
 
 const (
@@ -238,7 +239,30 @@ func (s *Store) write(ctx context.Context, fn func(r runner) error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return <-req.res
+	return classify(<-req.res)
+}
+
+// SQLite primary result codes that name a storage condition.
+const (
+	sqliteReadOnly = 8  // SQLITE_READONLY
+	sqliteFull     = 13 // SQLITE_FULL
+)
+
+// classify adds the matching syscall error to SQLite's "disk full" and
+// "read-only" failures, so callers can tell them apart with errors.Is the
+// same way they do for the blob store.
+func classify(err error) error {
+	var se *sqlite.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqliteFull:
+		return fmt.Errorf("%w (%w)", err, syscall.ENOSPC)
+	case sqliteReadOnly:
+		return fmt.Errorf("%w (%w)", err, syscall.EROFS)
+	}
+	return err
 }
 
 // writer is the single goroutine that owns write transactions.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,5 +227,38 @@ func TestAwkwardPath(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("database not at the path given: %v", err)
+	}
+}
+
+// TestClassifyStorageErrors proves SQLite's disk-full and read-only result
+// codes reach callers as ENOSPC and EROFS, which the vault maps to clear
+// S3 errors.
+func TestClassifyStorageErrors(t *testing.T) {
+	// Exhaust the page budget of a database capped by max_page_count: a real
+	// SQLITE_FULL from the engine.
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(t.TempDir(), "full.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateBucket(ctx, meta.Bucket{Name: "b", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.wdb.ExecContext(ctx, "PRAGMA max_page_count = 1"); err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for i := 0; i < 200 && last == nil; i++ {
+		_, last = st.PutObject(ctx, meta.Object{
+			Bucket: "b", Key: fmt.Sprintf("k%03d", i), VersionID: "v", Size: 1, ETag: "e",
+			Meta: bytes.Repeat([]byte{'m'}, 2000), LastModified: time.Now(),
+		})
+	}
+	if !errors.Is(last, syscall.ENOSPC) {
+		t.Fatalf("writes into a full database: err = %v, want one matching ENOSPC", last)
+	}
+	if classify(nil) != nil || classify(errors.New("x")).Error() != "x" {
+		t.Fatal("classify changed an error that is not SQLite's")
 	}
 }
