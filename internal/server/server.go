@@ -53,6 +53,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests;
 	// zero means 30 s.
 	ShutdownTimeout time.Duration
+
+	// connState is a test hook for http.Server.ConnState.
+	connState func(net.Conn, http.ConnState)
 }
 
 // Credentials are the bootstrap admin's access key, as written to
@@ -204,6 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState:         cfg.connState,
 	}
 	go func() {
 		err := s.http.Serve(s.listener)

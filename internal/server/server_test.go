@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -271,27 +273,74 @@ func TestAdminAPIRefusesBadRequests(t *testing.T) {
 // when shutdown starts in the middle of it.
 func TestGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
-	s := startTestServer(t, dir)
+	// Requests the server has not started reading when shutdown begins are
+	// refused (the client sees a closed connection and nothing was
+	// acknowledged); the test needs its upload to be in the handler.
+	active := make(chan struct{}, 16)
+	s, err := Start(context.Background(), Config{
+		DataDir: dir, Addr: "127.0.0.1:0",
+		connState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateActive {
+				select {
+				case active <- struct{}{}:
+				default:
+				}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	c := readCreds(t, s)
 	ctx := context.Background()
 	mc := minioClient(t, s, c)
 	if err := mc.MakeBucket(ctx, "inflight", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	for len(active) > 0 {
+		<-active
+	}
+	// A raw signed request, so its headers go out at once and the body
+	// streams from the pipe: once the first MiB is consumed, the server is
+	// inside the handler.
 	pr, pw := io.Pipe()
 	const size = 3 << 20
+	req, err := http.NewRequest(http.MethodPut, s.Endpoint()+"/inflight/slow", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = size
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	req = signer.SignV4(*req, c.AccessKey, c.SecretKey, "", "us-east-1")
 	done := make(chan error, 1)
 	go func() {
-		_, err := mc.PutObject(ctx, "inflight", "slow", pr, size, minio.PutObjectOptions{DisableMultipart: true})
+		resp, err := (&http.Client{Transport: trustingTransport(t, c.CAFile)}).Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %s", resp.Status)
+			}
+		}
 		done <- err
 	}()
 	chunk := bytes.Repeat([]byte("x"), 1<<20)
-	if _, err := pw.Write(chunk); err != nil { // the request is now in flight
+	if _, err := pw.Write(chunk); err != nil {
 		t.Fatal(err)
 	}
 	shut := make(chan error, 1)
+	select {
+	case <-active:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upload never reached the server")
+	}
 	go func() { shut <- s.Shutdown(ctx) }()
 	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-shut:
+		t.Fatalf("shutdown returned while a request was in flight: %v (request: %v)", err, <-done)
+	default:
+	}
 	for range 2 {
 		if _, err := pw.Write(chunk); err != nil {
 			t.Fatal(err)
