@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs Coffer's whole test suite on a fresh Debian machine: installs the real
-# S3 clients the tests drive (rclone, s3cmd, restic), fetches Go modules, vets,
-# then runs `go test` over every package. Extra arguments go to `go test`.
+# S3 clients the tests drive (rclone, s3cmd, restic, aws-cli), fetches Go
+# modules, vets, then runs `go test` over every package. Extra arguments go to
+# `go test`. test/e2e also uses unshare, nsenter and mount (util-linux, always
+# present on Debian) and, to mount a tmpfs, root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for bin in rclone s3cmd restic; do
-	command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
+for bin_pkg in rclone:rclone s3cmd:s3cmd restic:restic aws:awscli; do
+	bin=${bin_pkg%%:*} pkg=${bin_pkg#*:}
+	command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
 	echo "== installing ${need[*]} (Debian packages)"
@@ -25,6 +28,6 @@ go vet ./...
 
 echo "== go test"
 # COFFER_REAL_CLIENTS=1 makes the real-client tests fail instead of skip when
-# rclone, s3cmd or restic is missing.
+# rclone, s3cmd, restic or aws is missing.
 export COFFER_REAL_CLIENTS=1
 go test -count=1 -timeout 25m "$@" ./...
