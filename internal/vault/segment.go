@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"sync"
 
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/seal"
@@ -94,16 +93,74 @@ func (s *Service) writeSegment(ctx context.Context, b seal.Binding, body io.Read
 	}, nil
 }
 
-// copyBody copies body into enc and h and returns the byte count. With size
-// >= 0 it copies exactly size bytes (ErrIncompleteBody if body ends first)
-// and then reads once more so that a check the body runs at EOF (a digest)
-// still reports; bytes past size are ignored. With size -1 it copies to EOF
-// and fails with ErrEntityTooLarge past s.maxPutSize.
+// copyBody reads exactly size bytes (or to EOF when size is -1, bounded by
+// the maximum PUT size) from body into enc, hashing them into h.
+//
+// Large bodies go through a small pipeline: while a hasher goroutine
+// computes the MD5 of one chunk, this goroutine already reads and seals the
+// next, so the ETag's MD5 (the slowest stage, about 700 MB/s on one core)
+// overlaps the TLS read, the sealing and the disk write instead of adding
+// to them. Small bodies are copied inline.
 func (s *Service) copyBody(ctx context.Context, enc io.Writer, h hash.Hash, body io.Reader, size int64) (int64, error) {
-	bufp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bufp)
-	buf := *bufp
+	if size >= 0 && size <= parallelHashMin {
+		return s.copyChunks(ctx, body, size, func(p []byte) ([]byte, error) {
+			h.Write(p)
+			_, err := enc.Write(p)
+			return p, err
+		})
+	}
+	// pipelineDepth buffers rotate between this goroutine and the hasher.
+	const pipelineDepth = 3
+	free := make(chan *[]byte, pipelineDepth)
+	for range pipelineDepth {
+		free <- s.bufs.Get().(*[]byte)
+	}
+	hashing := make(chan []byte, pipelineDepth)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for p := range hashing {
+			h.Write(p)
+			bp := p[:cap(p)]
+			free <- &bp
+		}
+	}()
+	n, err := s.copyChunksWith(ctx, body, size, free, func(p []byte) error {
+		if _, err := enc.Write(p); err != nil {
+			bp := p[:cap(p)]
+			free <- &bp // every buffer must come back before copyBody returns
+			return err
+		}
+		hashing <- p
+		return nil
+	})
+	close(hashing)
+	<-hashed
+	for range pipelineDepth {
+		s.bufs.Put(<-free)
+	}
+	return n, err
+}
 
+// copyChunks is copyChunksWith over one pooled buffer, used synchronously.
+func (s *Service) copyChunks(ctx context.Context, body io.Reader, size int64, use func(p []byte) ([]byte, error)) (int64, error) {
+	free := make(chan *[]byte, 1)
+	free <- s.bufs.Get().(*[]byte)
+	n, err := s.copyChunksWith(ctx, body, size, free, func(p []byte) error {
+		p, err := use(p)
+		bp := p[:cap(p)]
+		free <- &bp
+		return err
+	})
+	s.bufs.Put(<-free)
+	return n, err
+}
+
+// copyChunksWith fills buffers taken from free with body's bytes and hands
+// each filled chunk to use, which must eventually return the buffer to free.
+// It enforces size: exactly size bytes (then probes for EOF so a digest
+// check at EOF can report), or up to the maximum PUT size when size is -1.
+func (s *Service) copyChunksWith(ctx context.Context, body io.Reader, size int64, free chan *[]byte, use func(p []byte) error) (int64, error) {
 	limit := size
 	if size < 0 {
 		limit = s.maxPutSize + 1 // one byte more to notice the excess
@@ -113,19 +170,23 @@ func (s *Service) copyBody(ctx context.Context, enc io.Writer, h hash.Hash, body
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		chunk := buf
+		bp := <-free
+		chunk := *bp
 		if rest := limit - n; rest < int64(len(chunk)) {
 			chunk = chunk[:rest]
 		}
 		m, rerr := fill(body, chunk)
 		if m > 0 {
 			if size < 0 && n+int64(m) > s.maxPutSize {
+				free <- bp
 				return n, fmt.Errorf("%w: body longer than %d bytes", ErrEntityTooLarge, s.maxPutSize)
 			}
-			if err := hashAndSeal(enc, h, chunk[:m]); err != nil {
+			if err := use(chunk[:m]); err != nil {
 				return n, fmt.Errorf("seal: %w", storageErr(err))
 			}
 			n += int64(m)
+		} else {
+			free <- bp
 		}
 		if rerr == io.EOF {
 			if size >= 0 && n < size {
@@ -138,7 +199,8 @@ func (s *Service) copyBody(ctx context.Context, enc io.Writer, h hash.Hash, body
 		}
 	}
 	if size >= 0 {
-		if err := probeEOF(body, buf[:1]); err != nil {
+		var one [1]byte
+		if err := probeEOF(body, one[:]); err != nil {
 			return n, fmt.Errorf("read body: %w", err)
 		}
 	}
@@ -179,18 +241,4 @@ func probeEOF(body io.Reader, p []byte) error {
 		}
 	}
 	return nil
-}
-
-// hashAndSeal writes p to h and enc, concurrently when p is large.
-func hashAndSeal(enc io.Writer, h hash.Hash, p []byte) error {
-	if len(p) < parallelHashMin {
-		h.Write(p)
-		_, err := enc.Write(p)
-		return err
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { h.Write(p) })
-	_, err := enc.Write(p)
-	wg.Wait()
-	return err
 }
