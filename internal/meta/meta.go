@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/coffer-vault/coffer/internal/seal"
 )
 
 // Sentinel errors that callers branch on with errors.Is.
@@ -115,12 +117,9 @@ type AccessKey struct {
 	Expires time.Time
 }
 
-// StoredKEK is one key-encryption-key version wrapped by the root key.
-type StoredKEK struct {
-	Version int
-	Wrapped []byte
-	Created time.Time
-}
+// StoredKEK is one key-encryption-key version wrapped by the root key. It is
+// seal's record type, so a Store is itself a seal.KEKStore.
+type StoredKEK = seal.StoredKEK
 
 // DEKRef points at one wrapped data key wherever it lives (an object segment
 // or a multipart part).

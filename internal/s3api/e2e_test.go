@@ -43,7 +43,6 @@ import (
 	"github.com/minio/minio-go/v7/pkg/tags"
 
 	blobfs "github.com/coffer-vault/coffer/internal/blob/fs"
-	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/meta/sqlite"
 	"github.com/coffer-vault/coffer/internal/s3api/sigv4"
 	"github.com/coffer-vault/coffer/internal/seal"
@@ -65,22 +64,6 @@ func (c staticCreds) SecretKey(_ context.Context, id string) (string, error) {
 		return "", sigv4.ErrUnknownAccessKey
 	}
 	return s, nil
-}
-
-// kekStore adapts a meta.Store to seal.KEKStore.
-type kekStore struct{ m meta.Store }
-
-func (k kekStore) ListKEKs(ctx context.Context) ([]seal.StoredKEK, error) {
-	ks, err := k.m.ListKEKs(ctx)
-	out := make([]seal.StoredKEK, len(ks))
-	for i, s := range ks {
-		out[i] = seal.StoredKEK{Version: s.Version, Wrapped: s.Wrapped, Created: s.Created}
-	}
-	return out, err
-}
-
-func (k kekStore) PutKEK(ctx context.Context, s seal.StoredKEK) error {
-	return k.m.PutKEK(ctx, meta.StoredKEK{Version: s.Version, Wrapped: s.Wrapped, Created: s.Created})
 }
 
 // syncBuffer collects logs from concurrent handlers.
@@ -128,7 +111,7 @@ func newE2E(t *testing.T) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := seal.NewKeyring(ctx, root, kekStore{ms})
+	keys, err := seal.NewKeyring(ctx, root, ms)
 	if err != nil {
 		t.Fatal(err)
 	}

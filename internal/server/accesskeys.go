@@ -11,7 +11,6 @@ import (
 
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/s3api/sigv4"
-	"github.com/coffer-vault/coffer/internal/seal"
 )
 
 // adminOwner owns the bootstrap access key. Identity and roles arrive with the
@@ -84,23 +83,4 @@ func (a *accessKeys) create(ctx context.Context, owner string, expires time.Time
 		return "", "", fmt.Errorf("store access key: %w", err)
 	}
 	return id, secret, nil
-}
-
-// kekStore adapts meta.Store to seal.KEKStore.
-type kekStore struct{ store meta.Store }
-
-func (s kekStore) ListKEKs(ctx context.Context) ([]seal.StoredKEK, error) {
-	ks, err := s.store.ListKEKs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]seal.StoredKEK, len(ks))
-	for i, k := range ks {
-		out[i] = seal.StoredKEK{Version: k.Version, Wrapped: k.Wrapped, Created: k.Created}
-	}
-	return out, nil
-}
-
-func (s kekStore) PutKEK(ctx context.Context, k seal.StoredKEK) error {
-	return s.store.PutKEK(ctx, meta.StoredKEK{Version: k.Version, Wrapped: k.Wrapped, Created: k.Created})
 }

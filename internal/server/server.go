@@ -133,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.store, err = sqlite.Open(ctx, filepath.Join(dir, "meta.db")); err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
 	}
-	keyring, err := seal.NewKeyring(ctx, root, kekStore{s.store})
+	keyring, err := seal.NewKeyring(ctx, root, s.store)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}

@@ -22,22 +22,6 @@ import (
 	"github.com/coffer-vault/coffer/internal/seal"
 )
 
-// kekStore adapts a meta.Store to seal.KEKStore (the server has its own).
-type kekStore struct{ m meta.Store }
-
-func (k kekStore) ListKEKs(ctx context.Context) ([]seal.StoredKEK, error) {
-	ks, err := k.m.ListKEKs(ctx)
-	out := make([]seal.StoredKEK, len(ks))
-	for i, s := range ks {
-		out[i] = seal.StoredKEK{Version: s.Version, Wrapped: s.Wrapped, Created: s.Created}
-	}
-	return out, err
-}
-
-func (k kekStore) PutKEK(ctx context.Context, s seal.StoredKEK) error {
-	return k.m.PutKEK(ctx, meta.StoredKEK{Version: s.Version, Wrapped: s.Wrapped, Created: s.Created})
-}
-
 // syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -84,7 +68,7 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	keys, err := seal.NewKeyring(ctx, root, kekStore{ms})
+	keys, err := seal.NewKeyring(ctx, root, ms)
 	if err != nil {
 		tb.Fatal(err)
 	}
