@@ -150,8 +150,10 @@ type Store interface {
 	// ListObjects returns up to opts.Limit objects (Segments may be left
 	// empty) and whether more follow.
 	ListObjects(ctx context.Context, bucket string, opts ListOptions) ([]Object, bool, error)
-	// SetTags replaces the sealed tags of the current version (nil clears).
-	SetTags(ctx context.Context, bucket, key string, tags []byte) error
+	// SetTags replaces the sealed tags of the current version if it is
+	// still versionID (nil clears); ErrConflict if another version has
+	// replaced it meanwhile.
+	SetTags(ctx context.Context, bucket, key, versionID string, tags []byte) error
 
 	CreateUpload(ctx context.Context, u Upload) error
 	GetUpload(ctx context.Context, bucket, key, uploadID string) (Upload, error) // ErrNoSuchUpload

@@ -1,14 +1,17 @@
 package vault
 
 // Object tags. Tags are sealed like metadata, bound to the version they
-// belong to. The meta store replaces tags on whatever version is current, so
-// PutTags checks afterwards that the version it sealed for is still the
-// current one and seals again for a newer version if a PUT raced it.
+// belong to. The meta store replaces tags only on the version they were
+// sealed for (compare and swap), so PutTags seals again for a newer version
+// if a PUT raced it.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+
+	"github.com/coffer-vault/coffer/internal/meta"
 )
 
 // tagRetries bounds how often PutTags re-seals after losing a race with a PUT.
@@ -51,8 +54,9 @@ func (s *Service) DeleteTags(ctx context.Context, bucket, key string) error {
 	return s.setTags(ctx, fmt.Sprintf("delete tags %s/%s", bucket, key), bucket, key, nil)
 }
 
-// setTags seals tags for the current version and stores them, re-sealing
-// when the current version changed in between.
+// setTags seals tags for the current version and stores them only if that
+// version is still current (a compare-and-swap in the store), re-sealing for
+// the new version when a PUT replaced it in between.
 func (s *Service) setTags(ctx context.Context, op, bucket, key string, tags map[string]string) error {
 	for range tagRetries {
 		o, err := s.meta.GetObject(ctx, bucket, key)
@@ -63,16 +67,14 @@ func (s *Service) setTags(ctx context.Context, op, bucket, key string, tags map[
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		if err := s.meta.SetTags(ctx, bucket, key, sealed); err != nil {
-			return s.missing(ctx, op, bucket, err)
+		err = s.meta.SetTags(ctx, bucket, key, o.VersionID, sealed)
+		if errors.Is(err, meta.ErrConflict) {
+			continue
 		}
-		now, err := s.meta.GetObject(ctx, bucket, key)
 		if err != nil {
 			return s.missing(ctx, op, bucket, err)
 		}
-		if now.VersionID == o.VersionID {
-			return nil
-		}
+		return nil
 	}
 	return fmt.Errorf("%s: object keeps changing; tags not set", op)
 }

@@ -499,7 +499,7 @@ func testTags(t *testing.T, s meta.Store) {
 	if got, _ := s.GetObject(ctx, "b", "k"); len(got.Tags) != 0 {
 		t.Errorf("new object has tags %q, want none", got.Tags)
 	}
-	if err := s.SetTags(ctx, "b", "k", []byte("t1")); err != nil {
+	if err := s.SetTags(ctx, "b", "k", o.VersionID, []byte("t1")); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetObject(ctx, "b", "k")
@@ -511,14 +511,20 @@ func testTags(t *testing.T, s meta.Store) {
 	if d := diffObject(o, got); d != "" {
 		t.Errorf("SetTags changed more than tags: %s", d)
 	}
-	if err := s.SetTags(ctx, "b", "k", nil); err != nil {
+	if err := s.SetTags(ctx, "b", "k", o.VersionID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.GetObject(ctx, "b", "k"); got.Tags != nil {
 		t.Errorf("after clearing: tags %q, want nil", got.Tags)
 	}
-	wantErr(t, "SetTags(missing key)", s.SetTags(ctx, "b", "missing", []byte("x")), meta.ErrNoSuchObject)
-	wantErr(t, "SetTags(missing bucket)", s.SetTags(ctx, "nope", "k", []byte("x")), meta.ErrNoSuchBucket)
+	wantErr(t, "SetTags(missing key)", s.SetTags(ctx, "b", "missing", "v", []byte("x")), meta.ErrNoSuchObject)
+	wantErr(t, "SetTags(missing bucket)", s.SetTags(ctx, "nope", "k", "v", []byte("x")), meta.ErrNoSuchBucket)
+	// Tags sealed for a version that a PUT has replaced are refused, so they
+	// can never land on a version they were not sealed for.
+	wantErr(t, "SetTags(stale version)", s.SetTags(ctx, "b", "k", "not-"+o.VersionID, []byte("x")), meta.ErrConflict)
+	if got, _ := s.GetObject(ctx, "b", "k"); got.Tags != nil {
+		t.Errorf("a refused SetTags changed the tags to %q", got.Tags)
+	}
 }
 
 func testUploads(t *testing.T, s meta.Store) {

@@ -360,13 +360,14 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts meta.ListOp
 	return out, more, nil
 }
 
-// SetTags replaces the sealed tags of the current version; nil clears them.
-func (s *Store) SetTags(ctx context.Context, bucket, key string, tags []byte) error {
+// SetTags replaces the sealed tags of the current version if it is still
+// versionID; nil clears them.
+func (s *Store) SetTags(ctx context.Context, bucket, key, versionID string, tags []byte) error {
 	if len(tags) == 0 {
 		tags = nil
 	}
 	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`UPDATE objects SET tags = ? WHERE bucket = ? AND key = ?`, tags, bucket, key)
+		res, err := r.exec(`UPDATE objects SET tags = ? WHERE bucket = ? AND key = ? AND version_id = ?`, tags, bucket, key, versionID)
 		if err != nil {
 			return err
 		}
@@ -375,6 +376,11 @@ func (s *Store) SetTags(ctx context.Context, bucket, key string, tags []byte) er
 			return err
 		}
 		if n == 0 {
+			if ok, err := r.exists(`SELECT 1 FROM objects WHERE bucket = ? AND key = ?`, bucket, key); err != nil {
+				return err
+			} else if ok {
+				return meta.ErrConflict
+			}
 			return missing(r, bucket, meta.ErrNoSuchObject)
 		}
 		return nil
