@@ -1,0 +1,297 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/cel-go/cel"
+)
+
+// StepUpWindow is how recent an MFA proof must be for a dangerous action.
+const StepUpWindow = 5 * time.Minute
+
+// dangerous actions need a fresh MFA proof whatever the role grants.
+var dangerous = []string{
+	"admin:createuser", "admin:deleteuser",
+	"admin:putpolicy", "admin:deletepolicy", "admin:attachpolicy", "admin:detachpolicy",
+	"admin:putrole", "admin:deleterole", "admin:assignrole", "admin:unassignrole",
+	"admin:rotatekeys", "audit:export", "s3:deletebucket",
+}
+
+// IsDangerous reports whether action needs step-up MFA.
+func IsDangerous(action string) bool { return slices.Contains(dangerous, strings.ToLower(action)) }
+
+// Principal is who is asking.
+type Principal struct {
+	User        string
+	Roles       []string
+	AccessKeyID string
+	SessionID   string
+	MFA         bool      // an MFA proof was given for this session or key
+	MFAAt       time.Time // when
+	// Narrow, when set, is an access key's inline policy: it can only take
+	// rights away (the request must be allowed by the roles AND by it).
+	Narrow *Compiled
+}
+
+// Request is the context of one decision.
+type Request struct {
+	Time         time.Time
+	IP           string
+	ObjectLabels []string
+	ObjectSize   int64
+}
+
+// Decision is Decide's answer.
+type Decision struct {
+	Allow bool
+	// RequireMFA: the roles allow it, but only with a fresh MFA proof.
+	RequireMFA bool
+	// Reason names the statement that decided (policy and Sid), or why
+	// nothing did; safe to show to the caller and to record in the audit log.
+	Reason string
+}
+
+// Compiled is a validated document with its conditions compiled.
+type Compiled struct {
+	name  string
+	doc   Document
+	progs []cel.Program // per statement; nil without a condition
+}
+
+// Role bundles policies.
+type Role struct {
+	Name       string
+	Policies   []string
+	MFAAtLogin bool // the login flow demands MFA for holders of this role
+	Builtin    bool // built-in roles cannot be changed; copy them instead
+}
+
+// Engine holds policies and roles and decides. Safe for concurrent use.
+type Engine struct {
+	env *cel.Env
+
+	mu       sync.RWMutex
+	policies map[string]*Compiled
+	roles    map[string]Role
+}
+
+// Errors for policy and role management.
+var (
+	ErrNoSuchPolicy = errors.New("policy: no such policy")
+	ErrNoSuchRole   = errors.New("policy: no such role")
+	ErrBuiltin      = errors.New("policy: built-in roles and policies cannot be changed")
+)
+
+// NewEngine returns an engine holding the built-in roles and policies.
+func NewEngine() (*Engine, error) {
+	env, err := newEnv()
+	if err != nil {
+		return nil, fmt.Errorf("policy: CEL environment: %w", err)
+	}
+	e := &Engine{env: env, policies: map[string]*Compiled{}, roles: map[string]Role{}}
+	for name, doc := range builtinPolicies() {
+		c, err := e.Compile(name, doc)
+		if err != nil {
+			return nil, fmt.Errorf("built-in policy %s: %w", name, err)
+		}
+		e.policies[name] = c
+	}
+	for _, r := range builtinRoles() {
+		e.roles[r.Name] = r
+	}
+	return e, nil
+}
+
+// Compile validates d and compiles its conditions once.
+func (e *Engine) Compile(name string, d Document) (*Compiled, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Compiled{name: name, doc: d, progs: make([]cel.Program, len(d.Statement))}
+	for i, s := range d.Statement {
+		if s.Condition == "" {
+			continue
+		}
+		prg, err := compileCondition(e.env, s.Condition)
+		if err != nil {
+			return nil, err
+		}
+		c.progs[i] = prg
+	}
+	return c, nil
+}
+
+// PutPolicy stores (or replaces) a named policy.
+func (e *Engine) PutPolicy(name string, d Document) error {
+	if name == "" || strings.HasPrefix(name, builtinPrefix) {
+		return fmt.Errorf("%w: %q", ErrBuiltin, name)
+	}
+	c, err := e.Compile(name, d)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.policies[name] = c
+	return nil
+}
+
+// PutRole stores (or replaces) a role; its policies must exist.
+func (e *Engine) PutRole(r Role) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.roles[r.Name]; (ok && old.Builtin) || r.Builtin || r.Name == "" {
+		return fmt.Errorf("%w: role %q", ErrBuiltin, r.Name)
+	}
+	for _, p := range r.Policies {
+		if _, ok := e.policies[p]; !ok {
+			return fmt.Errorf("%w: %q", ErrNoSuchPolicy, p)
+		}
+	}
+	r.Policies = slices.Clone(r.Policies)
+	e.roles[r.Name] = r
+	return nil
+}
+
+// Role returns a role by name.
+func (e *Engine) Role(name string) (Role, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	r, ok := e.roles[name]
+	if !ok {
+		return Role{}, fmt.Errorf("%w: %q", ErrNoSuchRole, name)
+	}
+	return r, nil
+}
+
+// Roles lists role names, sorted.
+func (e *Engine) Roles() []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return slices.Sorted(maps.Keys(e.roles))
+}
+
+// verdict of one document for a request.
+type verdict int
+
+const (
+	noMatch verdict = iota
+	allowed
+	denied
+)
+
+// Decide answers whether p may do action on resource in the context r.
+// Default deny; an explicit Deny in any policy wins; an Allow from the
+// roles must also be allowed by p.Narrow when set; a dangerous action
+// additionally needs an MFA proof younger than StepUpWindow.
+func (e *Engine) Decide(p Principal, action, resource string, r Request) Decision {
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	act := activation(p, r)
+
+	e.mu.RLock()
+	var docs []*Compiled
+	for _, name := range p.Roles {
+		role, ok := e.roles[name]
+		if !ok {
+			continue
+		}
+		for _, pn := range role.Policies {
+			if c, ok := e.policies[pn]; ok {
+				docs = append(docs, c)
+			}
+		}
+	}
+	e.mu.RUnlock()
+
+	var allowReason string
+	for _, c := range docs {
+		v, why := c.evaluate(p, action, resource, act)
+		switch v {
+		case denied:
+			return Decision{Reason: why}
+		case allowed:
+			if allowReason == "" {
+				allowReason = why
+			}
+		}
+	}
+	if allowReason == "" {
+		return Decision{Reason: fmt.Sprintf("no statement allows %s on %s", action, resource)}
+	}
+	if p.Narrow != nil {
+		v, why := p.Narrow.evaluate(p, action, resource, act)
+		if v != allowed {
+			if why == "" {
+				why = fmt.Sprintf("the access key's policy does not allow %s on %s", action, resource)
+			}
+			return Decision{Reason: why}
+		}
+	}
+	if IsDangerous(action) && (!p.MFA || p.MFAAt.IsZero() || r.Time.Sub(p.MFAAt) > StepUpWindow) {
+		return Decision{RequireMFA: true, Reason: fmt.Sprintf("%s needs an MFA proof from the last %v (%s)", action, StepUpWindow, allowReason)}
+	}
+	return Decision{Allow: true, Reason: allowReason}
+}
+
+// evaluate returns the document's verdict: denied if any matching Deny
+// (a Deny whose condition fails to evaluate counts: fail closed), else
+// allowed if any matching Allow whose condition holds.
+func (c *Compiled) evaluate(p Principal, action, resource string, act map[string]any) (verdict, string) {
+	v, why := noMatch, ""
+	for i, s := range c.doc.Statement {
+		if !matchAny(s.Action, action, true, p) || !matchAny(s.Resource, resource, false, p) {
+			continue
+		}
+		holds := true
+		if prg := c.progs[i]; prg != nil {
+			ok, err := evalCondition(prg, act)
+			holds = ok || (err != nil && s.Effect == Deny)
+		}
+		if !holds {
+			continue
+		}
+		name := c.name
+		if s.Sid != "" {
+			name += "/" + s.Sid
+		} else {
+			name += fmt.Sprintf("/statement %d", i)
+		}
+		if s.Effect == Deny {
+			return denied, "denied by " + name
+		}
+		if v == noMatch {
+			v, why = allowed, "allowed by "+name
+		}
+	}
+	return v, why
+}
+
+// matchAny matches value against patterns; actions ignore case; resource
+// patterns may use ${coffer:username}.
+func matchAny(patterns []string, value string, fold bool, p Principal) bool {
+	if fold {
+		value = strings.ToLower(value)
+	}
+	for _, pat := range patterns {
+		if fold {
+			pat = strings.ToLower(pat)
+		} else if strings.Contains(pat, "${coffer:username}") {
+			if p.User == "" || strings.ContainsAny(p.User, "*?/") {
+				continue // nothing safe to substitute
+			}
+			pat = strings.ReplaceAll(pat, "${coffer:username}", p.User)
+		}
+		if match(pat, value) {
+			return true
+		}
+	}
+	return false
+}
