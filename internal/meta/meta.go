@@ -28,6 +28,8 @@ var (
 	ErrExists          = errors.New("meta: already exists")
 	// ErrConflict reports a compare-and-swap that lost: the row changed or vanished.
 	ErrConflict = errors.New("meta: concurrent modification")
+	// ErrPrecondition reports a conditional write whose condition is false.
+	ErrPrecondition = errors.New("meta: precondition failed")
 )
 
 // Bucket is one bucket.
@@ -77,6 +79,16 @@ type Object struct {
 	// Checksum is an optional "ALGO:base64" full-object checksum (e.g. "CRC32:...").
 	Checksum string
 	Segments []Segment
+}
+
+// Precondition makes a write conditional on the current version, checked in
+// the same transaction as the write (S3 conditional writes).
+type Precondition struct {
+	// IfNoneMatch: only if no object exists under the key (If-None-Match: *).
+	IfNoneMatch bool
+	// IfMatch: only if the current object's ETag is this (without quotes);
+	// ErrNoSuchObject when there is none.
+	IfMatch string
 }
 
 // Upload is an in-progress multipart upload.
@@ -144,6 +156,8 @@ type Store interface {
 	// replacing any previous one, which it returns (nil if none).
 	// ErrNoSuchBucket if the bucket is gone.
 	PutObject(ctx context.Context, o Object) (replaced *Object, err error)
+	// PutObjectIf is PutObject when c holds (ErrPrecondition otherwise).
+	PutObjectIf(ctx context.Context, o Object, c Precondition) (replaced *Object, err error)
 	GetObject(ctx context.Context, bucket, key string) (Object, error) // ErrNoSuchObject
 	// DeleteObject removes the object and returns what was removed.
 	DeleteObject(ctx context.Context, bucket, key string) (Object, error)

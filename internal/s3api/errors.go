@@ -115,6 +115,7 @@ var errorTable = []struct {
 	{vault.ErrInvalidArgument, "InvalidArgument", "Invalid argument."},
 	{vault.ErrStorageFull, "ServiceUnavailable", "The storage is full. Please try again later."},
 	{vault.ErrStorageReadOnly, "ServiceUnavailable", "The storage is read-only. Please try again later."},
+	{vault.ErrPreconditionFailed, "PreconditionFailed", "At least one of the preconditions you specified did not hold."},
 	{vault.ErrInvalidCopy, "InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."},
 	{sigv4.ErrContentSHA256Mismatch, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed."},
 	{sigv4.ErrChunkSignature, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."},

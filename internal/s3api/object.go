@@ -107,8 +107,11 @@ func stripAWSChunked(v string) string {
 
 // putObject answers PutObject (PUT /bucket/key).
 func (h *handler) putObject(w http.ResponseWriter, rq *request) error {
-	if rq.r.Header.Get("If-None-Match") != "" || rq.r.Header.Get("If-Match") != "" {
-		return apiErr("NotImplemented", "Conditional writes are not implemented.")
+	// Conditional writes (S3's If-None-Match: * and If-Match: ETag), checked
+	// atomically with the write: a create-only PUT is a lock primitive.
+	ifNoneMatch, ifMatch := rq.r.Header.Get("If-None-Match"), rq.r.Header.Get("If-Match")
+	if ifNoneMatch != "" && strings.TrimSpace(ifNoneMatch) != "*" {
+		return apiErr("NotImplemented", "If-None-Match on a write supports only \"*\".")
 	}
 	size, err := rq.contentLength()
 	if err != nil {
@@ -132,6 +135,7 @@ func (h *handler) putObject(w http.ResponseWriter, rq *request) error {
 	}
 	// A trailing checksum is known only after the last byte.
 	opts.ChecksumAfter = body.checksum
+	opts.IfNoneMatch, opts.IfMatch = ifNoneMatch != "", strings.TrimSpace(ifMatch)
 	info, err := h.objects.PutObject(rq.ctx(), rq.bucket, rq.key, body, size, opts)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ func metaErr(op string, err error) error {
 		{meta.ErrNoSuchUpload, ErrNoSuchUpload},
 		{meta.ErrBucketExists, ErrBucketExists},
 		{meta.ErrBucketNotEmpty, ErrBucketNotEmpty},
+		{meta.ErrPrecondition, ErrPreconditionFailed},
 	} {
 		if errors.Is(err, m.from) {
 			return fmt.Errorf("%s: %w", op, m.to)

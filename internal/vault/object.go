@@ -37,12 +37,26 @@ func (s *Service) PutObject(ctx context.Context, bucket, key string, body io.Rea
 		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
 	}
 	m := metaFromOptions(opts)
-	return s.putSingle(ctx, op, bucket, key, body, size, m, opts.Tags, opts.ChecksumAfter)
+	cond := meta.Precondition{IfNoneMatch: opts.IfNoneMatch, IfMatch: strings.Trim(opts.IfMatch, `"`)}
+	if cond != (meta.Precondition{}) {
+		// Fail fast, before the body is read; the write checks again atomically.
+		cur, err := s.meta.GetObject(ctx, bucket, key)
+		switch {
+		case err == nil && cond.IfNoneMatch, err == nil && cond.IfMatch != "" && cur.ETag != cond.IfMatch:
+			return ObjectInfo{}, fmt.Errorf("%s: %w", op, ErrPreconditionFailed)
+		case err != nil && !errors.Is(err, meta.ErrNoSuchObject):
+			return ObjectInfo{}, metaErr(op, err)
+		case err != nil && cond.IfMatch != "":
+			return ObjectInfo{}, fmt.Errorf("%s: %w", op, ErrNoSuchKey)
+		}
+	}
+	return s.putSingle(ctx, op, bucket, key, body, size, m, opts.Tags, opts.ChecksumAfter, cond)
 }
 
 // putSingle writes body as a one-segment version with metadata m and tags.
 // checksumAfter, if non-nil, may supply the checksum once the body is read.
-func (s *Service) putSingle(ctx context.Context, op, bucket, key string, body io.Reader, size int64, m objectMeta, tags map[string]string, checksumAfter func() string) (ObjectInfo, error) {
+// The object replaces the current one only if cond holds.
+func (s *Service) putSingle(ctx context.Context, op, bucket, key string, body io.Reader, size int64, m objectMeta, tags map[string]string, checksumAfter func() string, cond meta.Precondition) (ObjectInfo, error) {
 	versionID := newID()
 	// Seal the tags first: if that fails there is no blob to clean up.
 	sealedTags, err := s.sealTags(tags, bucket, key, versionID)
@@ -74,7 +88,7 @@ func (s *Service) putSingle(ctx context.Context, op, bucket, key string, body io
 		Tags:         sealedTags,
 		Segments:     []meta.Segment{seg},
 	}
-	replaced, err := s.meta.PutObject(ctx, o)
+	replaced, err := s.meta.PutObjectIf(ctx, o, cond)
 	if err != nil {
 		s.deleteBlobs(ctx, o.Segments)
 		return ObjectInfo{}, metaErr(op, err)
@@ -167,7 +181,7 @@ func (s *Service) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
 	}
 	defer body.Close()
-	info, err := s.putSingle(ctx, op, dstBucket, dstKey, body, r.obj.Size, m, tags, nil)
+	info, err := s.putSingle(ctx, op, dstBucket, dstKey, body, r.obj.Size, m, tags, nil, meta.Precondition{})
 	if err != nil {
 		return ObjectInfo{}, err
 	}

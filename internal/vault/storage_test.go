@@ -45,7 +45,7 @@ func (w *faultyWriter) Commit() error {
 	return w.Writer.Commit()
 }
 
-// faultyMeta fails PutObject with an operating-system error.
+// faultyMeta fails object writes with an operating-system error.
 type faultyMeta struct {
 	meta.Store
 	err error
@@ -53,6 +53,10 @@ type faultyMeta struct {
 
 func (f *faultyMeta) PutObject(ctx context.Context, o meta.Object) (*meta.Object, error) {
 	return nil, fmt.Errorf("sqlite: %w", f.err)
+}
+
+func (f *faultyMeta) PutObjectIf(ctx context.Context, o meta.Object, _ meta.Precondition) (*meta.Object, error) {
+	return f.PutObject(ctx, o)
 }
 
 // TestStorageErrors checks that a full or read-only disk is reported as

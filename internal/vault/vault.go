@@ -19,21 +19,22 @@ import (
 
 // Sentinel errors; s3api maps each to its S3 error code.
 var (
-	ErrInvalidBucketName = errors.New("vault: invalid bucket name")                        // InvalidBucketName
-	ErrNoSuchBucket      = errors.New("vault: no such bucket")                             // NoSuchBucket
-	ErrBucketExists      = errors.New("vault: bucket already exists")                      // BucketAlreadyOwnedByYou
-	ErrBucketNotEmpty    = errors.New("vault: bucket not empty")                           // BucketNotEmpty
-	ErrNoSuchKey         = errors.New("vault: no such key")                                // NoSuchKey
-	ErrKeyTooLong        = errors.New("vault: key longer than 1024 bytes")                 // KeyTooLongError
-	ErrInvalidKey        = errors.New("vault: invalid object key")                         // InvalidArgument
-	ErrNoSuchUpload      = errors.New("vault: no such upload")                             // NoSuchUpload
-	ErrInvalidPart       = errors.New("vault: invalid part")                               // InvalidPart
-	ErrInvalidPartOrder  = errors.New("vault: parts not in ascending order")               // InvalidPartOrder
-	ErrEntityTooSmall    = errors.New("vault: part smaller than 5 MiB")                    // EntityTooSmall
-	ErrEntityTooLarge    = errors.New("vault: entity too large")                           // EntityTooLarge
-	ErrIncompleteBody    = errors.New("vault: body shorter than its declared size")        // IncompleteBody
-	ErrInvalidTag        = errors.New("vault: invalid tag")                                // InvalidTag
-	ErrInvalidCopy       = errors.New("vault: copy onto itself without changing anything") // InvalidRequest
+	ErrInvalidBucketName  = errors.New("vault: invalid bucket name")                        // InvalidBucketName
+	ErrNoSuchBucket       = errors.New("vault: no such bucket")                             // NoSuchBucket
+	ErrBucketExists       = errors.New("vault: bucket already exists")                      // BucketAlreadyOwnedByYou
+	ErrBucketNotEmpty     = errors.New("vault: bucket not empty")                           // BucketNotEmpty
+	ErrNoSuchKey          = errors.New("vault: no such key")                                // NoSuchKey
+	ErrKeyTooLong         = errors.New("vault: key longer than 1024 bytes")                 // KeyTooLongError
+	ErrInvalidKey         = errors.New("vault: invalid object key")                         // InvalidArgument
+	ErrNoSuchUpload       = errors.New("vault: no such upload")                             // NoSuchUpload
+	ErrInvalidPart        = errors.New("vault: invalid part")                               // InvalidPart
+	ErrInvalidPartOrder   = errors.New("vault: parts not in ascending order")               // InvalidPartOrder
+	ErrEntityTooSmall     = errors.New("vault: part smaller than 5 MiB")                    // EntityTooSmall
+	ErrEntityTooLarge     = errors.New("vault: entity too large")                           // EntityTooLarge
+	ErrIncompleteBody     = errors.New("vault: body shorter than its declared size")        // IncompleteBody
+	ErrInvalidTag         = errors.New("vault: invalid tag")                                // InvalidTag
+	ErrInvalidCopy        = errors.New("vault: copy onto itself without changing anything") // InvalidRequest
+	ErrPreconditionFailed = errors.New("vault: precondition failed")                        // PreconditionFailed
 	// ErrIntegrity wraps seal.ErrIntegrity: stored data failed authentication.
 	ErrIntegrity = seal.ErrIntegrity // InternalError (never wrong bytes)
 	// ErrInvalidArgument reports a malformed parameter: a part number outside
@@ -123,6 +124,13 @@ type PutOptions struct {
 	// Checksum. It carries checksums that arrive in a trailer after the data.
 	// PutObject honours it; multipart creation and copies ignore it.
 	ChecksumAfter func() string `json:"-"`
+	// IfNoneMatch makes PutObject create-only (If-None-Match: *): it fails
+	// with ErrPreconditionFailed when the key exists.
+	IfNoneMatch bool
+	// IfMatch makes PutObject replace only the version with this ETag
+	// (quotes optional): ErrPreconditionFailed on another ETag, ErrNoSuchKey
+	// when there is no object. Both are checked atomically with the write.
+	IfMatch string
 }
 
 // CopyOptions says what a copy keeps from its source.

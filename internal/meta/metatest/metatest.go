@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"PutGetDelete", testPutGetDelete},
 		{"ListObjects", testListObjects},
 		{"Tags", testTags},
+		{"ConditionalPut", testConditionalPut},
 		{"Uploads", testUploads},
 		{"ListUploads", testListUploads},
 		{"Parts", testParts},
@@ -489,6 +491,54 @@ func testListObjects(t *testing.T, s meta.Store) {
 	}
 	_, _, err := s.ListObjects(ctx, "nope", meta.ListOptions{Limit: 10})
 	wantErr(t, "ListObjects(missing bucket)", err, meta.ErrNoSuchBucket)
+}
+
+func testConditionalPut(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	mustBucket(t, s, "b")
+	first := newObject("b", "lock", 1)
+	if _, err := s.PutObjectIf(ctx, first, meta.Precondition{IfMatch: "any"}); !errors.Is(err, meta.ErrNoSuchObject) {
+		t.Fatalf("If-Match on a missing key: %v, want ErrNoSuchObject", err)
+	}
+	if _, err := s.PutObjectIf(ctx, first, meta.Precondition{IfNoneMatch: true}); err != nil {
+		t.Fatalf("create-only put of a new key: %v", err)
+	}
+	second := newObject("b", "lock", 1)
+	tests := []struct {
+		name string
+		c    meta.Precondition
+	}{
+		{"create-only on an existing key", meta.Precondition{IfNoneMatch: true}},
+		{"If-Match with a stale ETag", meta.Precondition{IfMatch: "not-" + first.ETag}},
+	}
+	for _, tc := range tests {
+		if _, err := s.PutObjectIf(ctx, second, tc.c); !errors.Is(err, meta.ErrPrecondition) {
+			t.Errorf("%s: %v, want ErrPrecondition", tc.name, err)
+		}
+		if got, _ := s.GetObject(ctx, "b", "lock"); got.VersionID != first.VersionID {
+			t.Errorf("%s: a refused put replaced the object", tc.name)
+		}
+	}
+	replaced, err := s.PutObjectIf(ctx, second, meta.Precondition{IfMatch: first.ETag})
+	if err != nil || replaced == nil || replaced.VersionID != first.VersionID {
+		t.Fatalf("If-Match with the current ETag: replaced %v, %v", replaced, err)
+	}
+	// Many writers race to create the same key: exactly one wins.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := s.PutObjectIf(ctx, newObject("b", "race", 1), meta.Precondition{IfNoneMatch: true}); err == nil {
+				wins.Add(1)
+			} else if !errors.Is(err, meta.ErrPrecondition) {
+				t.Errorf("racing create: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d writers created the same key, want exactly 1", wins.Load())
+	}
 }
 
 func testTags(t *testing.T, s meta.Store) {

@@ -212,7 +212,7 @@ func putSegment(r runner, sg meta.Segment, objectID, uploadID any) error {
 }
 
 // putObject is PutObject inside a write transaction.
-func putObject(r runner, o meta.Object) (*meta.Object, error) {
+func putObject(r runner, o meta.Object, c meta.Precondition) (*meta.Object, error) {
 	ok, err := bucketExists(r, o.Bucket)
 	if err != nil {
 		return nil, err
@@ -223,6 +223,14 @@ func putObject(r runner, o meta.Object) (*meta.Object, error) {
 	old, id, found, err := loadObject(r, o.Bucket, o.Key)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case c.IfNoneMatch && found:
+		return nil, meta.ErrPrecondition
+	case c.IfMatch != "" && !found:
+		return nil, meta.ErrNoSuchObject
+	case c.IfMatch != "" && old.ETag != c.IfMatch:
+		return nil, meta.ErrPrecondition
 	}
 	if found {
 		// Dropping the old segment rows destroys the old wrapped DEKs.
@@ -255,10 +263,15 @@ func putObject(r runner, o meta.Object) (*meta.Object, error) {
 // version's row and segment rows (its wrapped DEKs) are replaced and the
 // previous version is returned.
 func (s *Store) PutObject(ctx context.Context, o meta.Object) (*meta.Object, error) {
+	return s.PutObjectIf(ctx, o, meta.Precondition{})
+}
+
+// PutObjectIf is PutObject when c holds, checked in the same transaction.
+func (s *Store) PutObjectIf(ctx context.Context, o meta.Object, c meta.Precondition) (*meta.Object, error) {
 	var replaced *meta.Object
 	err := s.write(ctx, func(r runner) error {
 		var err error
-		replaced, err = putObject(r, o)
+		replaced, err = putObject(r, o, c)
 		return err
 	})
 	if err != nil {

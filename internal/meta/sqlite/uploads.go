@@ -263,7 +263,7 @@ func (s *Store) CompleteUpload(ctx context.Context, uploadID string, o meta.Obje
 				unused = append(unused, p)
 			}
 		}
-		replaced, err = putObject(r, o)
+		replaced, err = putObject(r, o, meta.Precondition{})
 		return err
 	})
 	if err != nil {
