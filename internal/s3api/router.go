@@ -215,7 +215,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(sw, rq, routeErr)
 		return
 	}
-	if o.action != "" {
+	// Deny by default: an operation that names no action is never run.
+	if o.action == "" {
+		h.fail(sw, rq, apiErr("AccessDenied", "Access Denied."))
+		return
+	}
+	if o.action != perResource {
 		if err := h.authorize(rq, o.action, rq.bucket, rq.key); err != nil {
 			h.fail(sw, rq, err)
 			return
@@ -361,10 +366,14 @@ type op struct {
 	run    func(h *handler, w http.ResponseWriter, rq *request) error
 }
 
+// perResource is the action of an operation whose handler authorizes every
+// resource it touches itself (DeleteObjects, key by key, as S3 does, so a
+// user allowed to delete only under a prefix can still use it). An
+// operation with no action at all is refused.
+const perResource = "(authorized per resource)"
+
 // The operations. Handlers that touch a second resource (the source of a
-// copy) authorize it themselves; an empty action means the handler
-// authorizes every resource it touches (DeleteObjects, key by key, as S3
-// does, so a user allowed to delete only under a prefix can still use it).
+// copy) authorize it themselves.
 var (
 	opListBuckets          = op{"ListBuckets", "s3:ListAllMyBuckets", (*handler).listBuckets}
 	opCreateBucket         = op{"CreateBucket", "s3:CreateBucket", (*handler).createBucket}
@@ -376,7 +385,7 @@ var (
 	opListObjects          = op{"ListObjects", "s3:ListBucket", (*handler).listObjectsV1}
 	opListObjectsV2        = op{"ListObjectsV2", "s3:ListBucket", (*handler).listObjectsV2}
 	opListMultipartUploads = op{"ListMultipartUploads", "s3:ListBucketMultipartUploads", (*handler).listMultipartUploads}
-	opDeleteObjects        = op{"DeleteObjects", "", (*handler).deleteObjects} // s3:DeleteObject per key
+	opDeleteObjects        = op{"DeleteObjects", perResource, (*handler).deleteObjects} // s3:DeleteObject per key
 
 	opPutObject               = op{"PutObject", "s3:PutObject", (*handler).putObject}
 	opCopyObject              = op{"CopyObject", "s3:PutObject", (*handler).copyObject}
