@@ -103,6 +103,7 @@ type keyVersion struct {
 	Created time.Time `json:"created"`
 	Current bool      `json:"current"`
 	DEKs    int64     `json:"deks"`
+	Sealed  int64     `json:"sealed"`
 }
 
 type rewrapProgress struct {
@@ -238,13 +239,13 @@ until the rewrap has finished.`)
 func (a *app) printKeyStatus(st keyStatus) {
 	fmt.Fprintf(a.stdout, "Current key version: %d\n\n", st.Current)
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tCREATED\tCURRENT\tDATA KEYS")
+	fmt.Fprintln(tw, "VERSION\tCREATED\tCURRENT\tDATA KEYS\tSEALED VALUES")
 	for _, v := range st.Versions {
 		cur := ""
 		if v.Current {
 			cur = "*"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", v.Version, fmtTime(v.Created), cur, v.DEKs)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\n", v.Version, fmtTime(v.Created), cur, v.DEKs, v.Sealed)
 	}
 	tw.Flush()
 	rw := st.Rewrap

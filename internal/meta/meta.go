@@ -141,6 +141,30 @@ type DEKRef struct {
 	KEKVersion int
 }
 
+// SealedKind names a kind of value sealed directly under a KEK (rather than
+// under a DEK): rotation must reseal these too before an old KEK version
+// protects nothing.
+type SealedKind int
+
+// The sealed values the store keeps.
+const (
+	SealedObjectMeta SealedKind = iota + 1
+	SealedObjectTags
+	SealedUploadMeta
+	SealedUploadTags
+	SealedAccessKey
+)
+
+// SealedRef is one sealed value and where it lives. ID is the object's
+// version id, the upload id or the access key id.
+type SealedRef struct {
+	Kind   SealedKind
+	Bucket string
+	Key    string
+	ID     string
+	Value  []byte
+}
+
 // Store is the metadata store. All methods are safe for concurrent use. A
 // method that returns nil has made its change durable (fsynced).
 type Store interface {
@@ -200,6 +224,14 @@ type Store interface {
 	UpdateDEK(ctx context.Context, blobID string, old, new []byte, newVersion int) error
 	// CountDEKs returns how many DEKs each KEK version wraps.
 	CountDEKs(ctx context.Context) (map[int]int64, error)
+	// ListSealed returns up to limit sealed values of the given kinds whose
+	// KEK version (the big-endian uint32 they start with) is below version.
+	ListSealed(ctx context.Context, kinds []SealedKind, belowVersion, limit int) ([]SealedRef, error)
+	// UpdateSealed replaces ref.Value with value (compare and swap on
+	// ref.Value); ErrConflict when the row no longer holds ref.Value.
+	UpdateSealed(ctx context.Context, ref SealedRef, value []byte) error
+	// CountSealed returns how many sealed values each KEK version protects.
+	CountSealed(ctx context.Context) (map[int]int64, error)
 	// BlobIDs calls fn for every blob id referenced by an object or a part.
 	BlobIDs(ctx context.Context, fn func(id string) error) error
 

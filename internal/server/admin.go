@@ -68,6 +68,7 @@ type keyVersionJSON struct {
 	Created time.Time `json:"created"`
 	Current bool      `json:"current"`
 	DEKs    int64     `json:"deks"`
+	Sealed  int64     `json:"sealed"` // metadata, tags and secrets sealed directly under this version
 }
 
 type keyStatusJSON struct {
@@ -96,7 +97,7 @@ func (a *adminAPI) keyStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, v := range vs {
 		if v.Version < out.Current {
-			out.Rewrap.Remaining += v.DEKs
+			out.Rewrap.Remaining += v.DEKs + v.Sealed
 		}
 	}
 	out.Rewrap.rewrapStatus = a.rewrap.snapshot()

@@ -180,7 +180,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	rw := newRewrapper(s.vault.RewrapDEKs, log)
+	rw := newRewrapper(func(ctx context.Context, batch int, progress func(int)) (int, error) {
+		n, err := s.vault.RewrapDEKs(ctx, batch, progress)
+		if err != nil {
+			return n, err
+		}
+		// Access-key secrets are sealed under a KEK too; this package owns
+		// their associated data.
+		m, err := s.vault.Reseal(ctx, []meta.SealedKind{meta.SealedAccessKey},
+			func(ref meta.SealedRef) []byte { return secretAD(ref.ID) }, batch,
+			func(done int) { progress(n + done) })
+		return n + m, err
+	}, log)
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); rw.loop(bgCtx) }()
 	rw.trigger() // resume a rewrap a previous run did not finish

@@ -217,6 +217,13 @@ func TestKeyRotationThroughAdminAPI(t *testing.T) {
 		if v.DEKs != want {
 			t.Errorf("version %d wraps %d DEKs, want %d", v.Version, v.DEKs, want)
 		}
+		// Object metadata and the admin's access-key secret moved too.
+		if v.Version == 1 && v.Sealed != 0 {
+			t.Errorf("version 1 still seals %d values after the rewrap", v.Sealed)
+		}
+		if v.Version == 2 && v.Sealed < n+1 {
+			t.Errorf("version 2 seals %d values, want at least %d (metadata of %d objects and the access key)", v.Sealed, n+1, n)
+		}
 	}
 	for i := range n {
 		obj, err := mc.GetObject(ctx, "rot", "obj"+string(rune('a'+i)), minio.GetObjectOptions{})

@@ -62,20 +62,26 @@ func TestRotateRewrap(t *testing.T) {
 		t.Fatalf("after rotate KeyStatus = %+v", st)
 	}
 
+	// Metadata and tags sealed under version 1 must move too.
+	sealed := int(st[0].Sealed)
+	if sealed == 0 {
+		t.Fatal("no sealed metadata counted under version 1")
+	}
+
 	// Every DEK loses its first CAS once; RewrapDEKs retries through ListDEKs.
 	e.svc.meta = &conflictMeta{Store: e.meta, lost: map[string]bool{}}
 	var calls []int
 	n, err := e.svc.RewrapDEKs(ctx, 3, func(done int) { calls = append(calls, done) })
 	e.svc.meta = e.meta
-	if err != nil || n != deks {
-		t.Fatalf("RewrapDEKs = %d, %v; want %d", n, err, deks)
+	if err != nil || n != deks+sealed {
+		t.Fatalf("RewrapDEKs = %d, %v; want %d DEKs + %d sealed values", n, err, deks, sealed)
 	}
-	if len(calls) == 0 || calls[len(calls)-1] != deks {
+	if len(calls) == 0 || calls[len(calls)-1] != n {
 		t.Fatalf("progress calls %v", calls)
 	}
 	st, _ = e.svc.KeyStatus(ctx)
-	if len(st) != 2 || st[0].DEKs != 0 || st[1].DEKs != deks+1 {
-		t.Fatalf("after rewrap KeyStatus = %+v", st)
+	if len(st) != 2 || st[0].DEKs != 0 || st[1].DEKs != deks+1 || st[0].Sealed != 0 {
+		t.Fatalf("after rewrap KeyStatus = %+v: version 1 must protect nothing", st)
 	}
 	for k, want := range objects {
 		if !bytes.Equal(e.get(t, b, k), want) {
@@ -100,8 +106,11 @@ func TestRotateRewrap(t *testing.T) {
 	if _, err := e.svc.RewrapDEKs(cctx, 1, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled RewrapDEKs: %v", err)
 	}
-	if n, err := e.svc.RewrapDEKs(ctx, 1, nil); n != deks+1 || err != nil {
-		t.Fatalf("resumed RewrapDEKs = %d, %v", n, err)
+	if n, err := e.svc.RewrapDEKs(ctx, 1, nil); n < deks+1 || err != nil {
+		t.Fatalf("resumed RewrapDEKs = %d, %v; want at least the %d DEKs", n, err, deks+1)
+	}
+	if st, _ := e.svc.KeyStatus(ctx); st[0].DEKs+st[0].Sealed+st[1].DEKs+st[1].Sealed != 0 {
+		t.Fatalf("after the resumed run old versions still protect values: %+v", st)
 	}
 }
 

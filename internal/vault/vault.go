@@ -210,6 +210,9 @@ type KeyVersionStatus struct {
 	Created time.Time
 	Current bool
 	DEKs    int64
+	// Sealed counts values sealed directly under this version (object and
+	// upload metadata and tags, access-key secrets).
+	Sealed int64
 }
 
 // Service is the object service. It is safe for concurrent use.

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"ListObjects", testListObjects},
 		{"Tags", testTags},
 		{"ConditionalPut", testConditionalPut},
+		{"SealedValues", testSealedValues},
 		{"Uploads", testUploads},
 		{"ListUploads", testListUploads},
 		{"Parts", testParts},
@@ -491,6 +492,63 @@ func testListObjects(t *testing.T, s meta.Store) {
 	}
 	_, _, err := s.ListObjects(ctx, "nope", meta.ListOptions{Limit: 10})
 	wantErr(t, "ListObjects(missing bucket)", err, meta.ErrNoSuchBucket)
+}
+
+// sealedV makes a value that looks sealed under KEK version v.
+func sealedV(v int, rest string) []byte {
+	return append([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}, rest...)
+}
+
+func testSealedValues(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	mustBucket(t, s, "b")
+	o := newObject("b", "k", 1)
+	o.Meta, o.Tags = sealedV(1, "meta"), sealedV(2, "tags")
+	mustPut(t, s, o)
+	u := meta.Upload{ID: randomHex(16), Bucket: "b", Key: "up", Initiated: at(1), Meta: sealedV(1, "umeta")}
+	if err := s.CreateUpload(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAccessKey(ctx, meta.AccessKey{ID: "AK1", SealedSecret: sealedV(1, "secret"), Owner: "admin", Created: at(1)}); err != nil {
+		t.Fatal(err)
+	}
+	all := []meta.SealedKind{meta.SealedObjectMeta, meta.SealedObjectTags, meta.SealedUploadMeta, meta.SealedUploadTags, meta.SealedAccessKey}
+	counts, err := s.CountSealed(ctx)
+	if err != nil || counts[1] != 3 || counts[2] != 1 {
+		t.Fatalf("CountSealed = %v, %v; want 3 under version 1 and 1 under version 2", counts, err)
+	}
+	refs, err := s.ListSealed(ctx, all, 2, 100)
+	if err != nil || len(refs) != 3 {
+		t.Fatalf("ListSealed(below 2) = %d refs, %v; want 3 (object meta, upload meta, access key)", len(refs), err)
+	}
+	for _, ref := range refs {
+		if ref.Value[3] != 1 {
+			t.Errorf("ListSealed returned a value of version %d", ref.Value[3])
+		}
+		stale := ref
+		stale.Value = sealedV(1, "something else")
+		if err := s.UpdateSealed(ctx, stale, sealedV(3, "x")); !errors.Is(err, meta.ErrConflict) {
+			t.Errorf("UpdateSealed with a stale old value: %v, want ErrConflict", err)
+		}
+		if err := s.UpdateSealed(ctx, ref, sealedV(3, "new")); err != nil {
+			t.Errorf("UpdateSealed(%v): %v", ref.Kind, err)
+		}
+	}
+	if refs, err := s.ListSealed(ctx, all, 2, 100); err != nil || len(refs) != 0 {
+		t.Fatalf("after resealing: %d refs below version 2, %v", len(refs), err)
+	}
+	if refs, _ := s.ListSealed(ctx, all, 3, 1); len(refs) != 1 {
+		t.Fatalf("limit 1 returned %d refs", len(refs))
+	}
+	counts, _ = s.CountSealed(ctx)
+	if counts[1] != 0 || counts[2] != 1 || counts[3] != 3 {
+		t.Fatalf("CountSealed after resealing = %v", counts)
+	}
+	got, _ := s.GetObject(ctx, "b", "k")
+	k, _ := s.GetAccessKey(ctx, "AK1")
+	if string(got.Meta[4:]) != "new" || string(k.SealedSecret[4:]) != "new" {
+		t.Fatal("UpdateSealed did not store the new value")
+	}
 }
 
 func testConditionalPut(t *testing.T, s meta.Store) {
