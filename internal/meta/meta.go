@@ -165,6 +165,37 @@ type SealedRef struct {
 	Value  []byte
 }
 
+// User is a local user. Secrets arrive hashed (PasswordHash, an argon2id PHC
+// string; Recovery, the caller's encoding of recovery-code hashes) or sealed
+// (TOTPSecret).
+type User struct {
+	Name         string
+	PasswordHash string
+	TOTPSecret   []byte // sealed; nil until MFA enrolment
+	TOTPLastStep int64  // last accepted TOTP time step (replay refusal)
+	Recovery     []byte
+	Roles        []string
+	Failures     int
+	LastFailure  time.Time
+	LockedUntil  time.Time
+	Created      time.Time
+}
+
+// Session is an admin-plane session; the token itself is never stored.
+type Session struct {
+	Hash     []byte
+	User     string
+	Created  time.Time
+	LastSeen time.Time
+	MFAAt    time.Time // zero without an MFA proof
+}
+
+// ErrNoSuchUser and ErrNoSuchSession are returned for missing rows.
+var (
+	ErrNoSuchUser    = errors.New("meta: no such user")
+	ErrNoSuchSession = errors.New("meta: no such session")
+)
+
 // Store is the metadata store. All methods are safe for concurrent use. A
 // method that returns nil has made its change durable (fsynced).
 type Store interface {
@@ -212,6 +243,24 @@ type Store interface {
 	GetAccessKey(ctx context.Context, id string) (AccessKey, error)
 	ListAccessKeys(ctx context.Context) ([]AccessKey, error)
 	DeleteAccessKey(ctx context.Context, id string) error
+
+	CreateUser(ctx context.Context, u User) error // ErrExists
+	GetUser(ctx context.Context, name string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser runs fn on the stored user inside one write transaction
+	// and stores what fn leaves (a read-modify-write without lost updates);
+	// an error from fn aborts and is returned.
+	UpdateUser(ctx context.Context, name string, fn func(*User) error) error
+	// DeleteUser removes the user and all their sessions.
+	DeleteUser(ctx context.Context, name string) error
+
+	PutSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, hash []byte) (Session, error)
+	// TouchSession sets LastSeen (and MFAAt when not zero).
+	TouchSession(ctx context.Context, hash []byte, lastSeen, mfaAt time.Time) error
+	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteUserSessions revokes every session of a user.
+	DeleteUserSessions(ctx context.Context, user string) (int, error)
 
 	ListKEKs(ctx context.Context) ([]StoredKEK, error)
 	PutKEK(ctx context.Context, k StoredKEK) error // ErrExists if the version is taken

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"Tags", testTags},
 		{"ConditionalPut", testConditionalPut},
 		{"SealedValues", testSealedValues},
+		{"UsersAndSessions", testUsersAndSessions},
 		{"Uploads", testUploads},
 		{"ListUploads", testListUploads},
 		{"Parts", testParts},
@@ -492,6 +493,85 @@ func testListObjects(t *testing.T, s meta.Store) {
 	}
 	_, _, err := s.ListObjects(ctx, "nope", meta.ListOptions{Limit: 10})
 	wantErr(t, "ListObjects(missing bucket)", err, meta.ErrNoSuchBucket)
+}
+
+func testUsersAndSessions(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	u := meta.User{Name: "ana", PasswordHash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$a2V5", Roles: []string{"editor", "auditor"}, Created: at(1)}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "CreateUser(duplicate)", s.CreateUser(ctx, u), meta.ErrExists)
+	if err := s.CreateUser(ctx, meta.User{Name: "bad", Roles: []string{"a,b"}}); err == nil {
+		t.Error("a role name with a comma was stored")
+	}
+	got, err := s.GetUser(ctx, "ana")
+	if err != nil || got.PasswordHash != u.PasswordHash || !slices.Equal(got.Roles, u.Roles) || !got.Created.Equal(u.Created) || got.TOTPSecret != nil {
+		t.Fatalf("GetUser = %+v, %v", got, err)
+	}
+	_, err = s.GetUser(ctx, "nobody")
+	wantErr(t, "GetUser(missing)", err, meta.ErrNoSuchUser)
+
+	// UpdateUser is a read-modify-write without lost updates.
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := s.UpdateUser(ctx, "ana", func(u *meta.User) error { u.Failures++; return nil }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	boom := errors.New("boom")
+	wantErr(t, "UpdateUser(fn fails)", s.UpdateUser(ctx, "ana", func(u *meta.User) error { u.Failures = 999; return boom }), boom)
+	err = s.UpdateUser(ctx, "ana", func(u *meta.User) error {
+		u.TOTPSecret, u.TOTPLastStep, u.Recovery, u.LockedUntil = []byte("sealed"), 42, []byte("hashes"), at(9)
+		u.Name = "renamed" // ignored: the key cannot change
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.GetUser(ctx, "ana")
+	if got.Failures != 20 || string(got.TOTPSecret) != "sealed" || got.TOTPLastStep != 42 || string(got.Recovery) != "hashes" || !got.LockedUntil.Equal(at(9)) {
+		t.Fatalf("after updates: %+v (want 20 failures from 20 concurrent updates)", got)
+	}
+	wantErr(t, "UpdateUser(missing)", s.UpdateUser(ctx, "nobody", func(*meta.User) error { return nil }), meta.ErrNoSuchUser)
+
+	se := meta.Session{Hash: []byte("h1"), User: "ana", Created: at(2), LastSeen: at(2)}
+	if err := s.PutSession(ctx, se); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "PutSession(no user)", s.PutSession(ctx, meta.Session{Hash: []byte("h0"), User: "nobody", Created: at(2), LastSeen: at(2)}), meta.ErrNoSuchUser)
+	if err := s.PutSession(ctx, meta.Session{Hash: []byte("h2"), User: "ana", Created: at(3), LastSeen: at(3)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchSession(ctx, []byte("h1"), at(5), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetSession(ctx, []byte("h1")); err != nil || !got.LastSeen.Equal(at(5)) || !got.MFAAt.IsZero() {
+		t.Fatalf("after touch: %+v, %v", got, err)
+	}
+	s.TouchSession(ctx, []byte("h1"), at(6), at(6))
+	if got, _ := s.GetSession(ctx, []byte("h1")); !got.MFAAt.Equal(at(6)) {
+		t.Fatalf("MFA proof not recorded: %+v", got)
+	}
+	wantErr(t, "TouchSession(missing)", s.TouchSession(ctx, []byte("zz"), at(6), time.Time{}), meta.ErrNoSuchSession)
+	if n, err := s.DeleteUserSessions(ctx, "ana"); err != nil || n != 2 {
+		t.Fatalf("DeleteUserSessions = %d, %v; want 2", n, err)
+	}
+	_, err = s.GetSession(ctx, []byte("h1"))
+	wantErr(t, "GetSession(revoked)", err, meta.ErrNoSuchSession)
+	s.PutSession(ctx, meta.Session{Hash: []byte("h3"), User: "ana", Created: at(7), LastSeen: at(7)})
+	if err := s.DeleteUser(ctx, "ana"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.GetSession(ctx, []byte("h3"))
+	wantErr(t, "a deleted user's session", err, meta.ErrNoSuchSession)
+	wantErr(t, "DeleteUser(missing)", s.DeleteUser(ctx, "ana"), meta.ErrNoSuchUser)
+	if users, err := s.ListUsers(ctx); err != nil || len(users) != 0 {
+		t.Fatalf("ListUsers after delete = %v, %v", users, err)
+	}
 }
 
 // sealedV makes a value that looks sealed under KEK version v.

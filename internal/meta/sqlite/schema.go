@@ -81,6 +81,30 @@ CREATE TABLE keks (
 	created INTEGER NOT NULL
 );
 `,
+	// 2: local users and admin-plane sessions (identity).
+	`
+CREATE TABLE users (
+	name           TEXT PRIMARY KEY,
+	password_hash  TEXT NOT NULL,
+	totp_secret    BLOB,
+	totp_last_step INTEGER NOT NULL DEFAULT 0,
+	recovery       BLOB,
+	roles          TEXT NOT NULL DEFAULT '',
+	failures       INTEGER NOT NULL DEFAULT 0,
+	last_failure   INTEGER NOT NULL DEFAULT 0,
+	locked_until   INTEGER NOT NULL DEFAULT 0,
+	created        INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+	hash      BLOB PRIMARY KEY,
+	user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+	created   INTEGER NOT NULL,
+	last_seen INTEGER NOT NULL,
+	mfa_at    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_by_user ON sessions (user_name);
+`,
 }
 
 // schemaVersion is the schema version this code writes and understands.
