@@ -104,5 +104,8 @@ func printBanner(w io.Writer, s *Server) {
 	} else {
 		fmt.Fprintf(w, "  Admin credentials: %s\n", s.CredentialsFile())
 	}
+	if t := s.SetupToken(); t != "" {
+		fmt.Fprintf(w, "\n  One-time setup token for the first admin user (POST /admin/v1/setup; shown once):\n    %s\n", t)
+	}
 	fmt.Fprintf(w, "\n  Try:  coffer mb local/photos && coffer put README.md local/photos/ && coffer ls local/photos\n")
 }

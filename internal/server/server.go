@@ -21,9 +21,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/blob/fs"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/meta/sqlite"
+	"github.com/coffer-vault/coffer/internal/policy"
 	"github.com/coffer-vault/coffer/internal/s3api"
 	"github.com/coffer-vault/coffer/internal/s3api/sigv4"
 	"github.com/coffer-vault/coffer/internal/seal"
@@ -80,6 +82,7 @@ type Server struct {
 	endpoint string
 	pki      *localPKI
 	creds    *Credentials // set only on the first start
+	setupTok string       // the one-time setup token, when this start made it
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup
 	serveErr chan error
@@ -196,7 +199,32 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	go func() { defer s.bg.Done(); rw.loop(bgCtx) }()
 	rw.trigger() // resume a rewrap a previous run did not finish
 
+	engine, err := policy.NewEngine()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := auth.New(auth.Config{
+		Store: s.store, Sealer: keyring,
+		MFARequired: func(roles []string) bool {
+			for _, name := range roles {
+				if r, err := engine.Role(name); err == nil && r.MFAAtLogin {
+					return true
+				}
+			}
+			return false
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	setup, tok, err := newSetupToken(ctx, dir, s.store)
+	if err != nil {
+		return nil, fmt.Errorf("setup token: %w", err)
+	}
+	s.setupTok = tok
+
 	mux := http.NewServeMux()
+	(&identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, log: log}).routes(mux)
 	admin := &adminAPI{
 		verifier: verifier, keys: keys, vault: s.vault, rotate: keyring.Rotate, rewrap: rw, log: log,
 		healthy: func() error {
@@ -310,6 +338,10 @@ func (s *Server) CAFingerprint() string {
 // NewCredentials returns the bootstrap admin credentials when this start
 // created them, else nil: the secret is shown once.
 func (s *Server) NewCredentials() *Credentials { return s.creds }
+
+// SetupToken is the one-time token for creating the first admin user, when
+// this start made it (else ""): shown once.
+func (s *Server) SetupToken() string { return s.setupTok }
 
 // CredentialsFile is where the local CLI profile is kept.
 func (s *Server) CredentialsFile() string { return filepath.Join(s.cfg.DataDir, "credentials.json") }

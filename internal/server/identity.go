@@ -1,0 +1,315 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coffer-vault/coffer/internal/auth"
+	"github.com/coffer-vault/coffer/internal/meta"
+	"github.com/coffer-vault/coffer/internal/policy"
+)
+
+// identityAPI is the session-authenticated part of the admin plane: the
+// first-user setup, login with MFA, logout, whoami, TOTP enrolment and user
+// management, each decided by the policy engine.
+type identityAPI struct {
+	auth   *auth.Service
+	policy *policy.Engine
+	store  interface {
+		ListUsers(ctx context.Context) ([]meta.User, error)
+	}
+	setup *setupToken
+	log   *slog.Logger
+}
+
+// setupToken is the one-time token printed at first start; whoever presents
+// it first creates the first admin (as Grafana and Vault bootstrap). Only its
+// hash is kept, in DATA/setup-token (0600), until it is used.
+type setupToken struct {
+	mu   sync.Mutex
+	path string
+	hash []byte // nil once used or when there is none
+}
+
+// newSetupToken loads the pending setup token, or makes one when the store
+// has no user yet. It returns the token text only when it was just made.
+func newSetupToken(ctx context.Context, dir string, users interface {
+	ListUsers(ctx context.Context) ([]meta.User, error)
+}) (*setupToken, string, error) {
+	st := &setupToken{path: filepath.Join(dir, "setup-token")}
+	if b, err := os.ReadFile(st.path); err == nil {
+		st.hash = b
+		return st, "", nil
+	}
+	us, err := users.ListUsers(ctx)
+	if err != nil || len(us) > 0 {
+		return st, "", err
+	}
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(token))
+	if err := writeFileAtomic(st.path, sum[:], 0o600); err != nil {
+		return nil, "", err
+	}
+	st.hash = sum[:]
+	return st, token, nil
+}
+
+// consume checks token and, when it matches, retires it for good.
+func (t *setupToken) consume(token string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sum := sha256.Sum256([]byte(token))
+	if t.hash == nil || subtle.ConstantTimeCompare(sum[:], t.hash) != 1 {
+		return false
+	}
+	t.hash = nil
+	os.Remove(t.path)
+	return true
+}
+
+func (a *identityAPI) routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /admin/v1/setup", a.handleSetup)
+	mux.HandleFunc("POST /admin/v1/login", a.handleLogin)
+	mux.HandleFunc("POST /admin/v1/logout", a.handleLogout)
+	mux.HandleFunc("GET /admin/v1/whoami", a.session(a.handleWhoami))
+	mux.HandleFunc("POST /admin/v1/mfa/totp", a.session(a.handleEnrollTOTP))
+	mux.HandleFunc("GET /admin/v1/users", a.session(a.decide("admin:ListUsers", func(*http.Request) string { return "arn:coffer:admin:::users/*" }, a.handleListUsers)))
+	mux.HandleFunc("POST /admin/v1/users", a.session(a.handleCreateUser))
+}
+
+// readJSON decodes a bounded JSON body, refusing unknown fields.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSONError(w, http.StatusBadRequest, "MalformedJSON", "the request body is not the expected JSON object")
+		return false
+	}
+	return true
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (a *identityAPI) handleSetup(w http.ResponseWriter, r *http.Request) {
+	var req struct{ Token, User, Password string }
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if err := auth.ValidUserName(req.User); err != nil {
+		writeJSONError(w, http.StatusBadRequest, "InvalidUserName", err.Error())
+		return
+	}
+	if err := auth.CheckPassword(req.Password, req.User); err != nil {
+		writeJSONError(w, http.StatusBadRequest, "WeakPassword", err.Error())
+		return
+	}
+	if !a.setup.consume(req.Token) {
+		writeJSONError(w, http.StatusForbidden, "InvalidSetupToken", "the setup token is wrong or has been used")
+		return
+	}
+	if err := a.auth.AddUser(r.Context(), req.User, req.Password, []string{"admin"}); err != nil {
+		a.log.Error("setup: create first admin", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "could not create the first admin")
+		return
+	}
+	a.log.Info("first admin created", "user", req.User)
+	writeJSON(w, http.StatusCreated, map[string]string{"user": req.User, "next": "log in, then enrol TOTP"})
+}
+
+func (a *identityAPI) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		User, Password, Code string
+		RecoveryCode         string `json:"recovery_code"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	res, err := a.auth.Login(r.Context(), auth.LoginRequest{User: req.User, Password: req.Password, Code: req.Code, RecoveryCode: req.RecoveryCode, IP: clientIP(r)})
+	var te *auth.ThrottledError
+	switch {
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds()+1)))
+		code := "TooManyAttempts"
+		if errors.Is(err, auth.ErrLocked) {
+			code = "AccountLocked"
+		}
+		writeJSONError(w, http.StatusTooManyRequests, code, err.Error())
+	case errors.Is(err, auth.ErrMFARequired):
+		writeJSONError(w, http.StatusUnauthorized, "MFARequired", "this account needs a one-time code")
+	case errors.Is(err, auth.ErrBadCredentials):
+		a.log.Info("login failed", "user", req.User, "ip", clientIP(r))
+		writeJSONError(w, http.StatusUnauthorized, "BadCredentials", "wrong user name, password or code")
+	case err != nil:
+		a.log.Error("login", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "login failed")
+	default:
+		a.log.Info("login", "user", req.User, "ip", clientIP(r), "mfa", res.MFA)
+		writeJSON(w, http.StatusOK, map[string]any{"token": res.Token, "mfa": res.MFA, "must_enroll_mfa": res.MustEnrollMFA})
+	}
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+func (a *identityAPI) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if err := a.auth.Logout(r.Context(), bearer(r)); err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "logout failed")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type identityKey struct{}
+
+// session requires a valid session token.
+func (a *identityAPI) session(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := a.auth.Authenticate(r.Context(), bearer(r))
+		if errors.Is(err, auth.ErrUnauthorized) {
+			writeJSONError(w, http.StatusUnauthorized, "Unauthorized", "log in first (the session may have expired)")
+			return
+		}
+		if err != nil {
+			a.log.Error("session", "err", err)
+			writeJSONError(w, http.StatusInternalServerError, "InternalError", "session lookup failed")
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	}
+}
+
+func identityOf(r *http.Request) auth.Identity {
+	id, _ := r.Context().Value(identityKey{}).(auth.Identity)
+	return id
+}
+
+// allowed asks the policy engine and writes the refusal when it says no.
+func (a *identityAPI) allowed(w http.ResponseWriter, r *http.Request, action, resource string) bool {
+	id := identityOf(r)
+	d := a.policy.Decide(policy.Principal{User: id.User, Roles: id.Roles, MFA: id.MFA, MFAAt: id.MFAAt},
+		action, resource, policy.Request{Time: time.Now(), IP: clientIP(r)})
+	if d.Allow {
+		return true
+	}
+	a.log.Info("admin access denied", "user", id.User, "action", action, "resource", resource, "reason", d.Reason)
+	if d.RequireMFA {
+		writeJSONError(w, http.StatusForbidden, "MFARequired", fmt.Sprintf("%s needs a fresh MFA proof: log in again with a one-time code", action))
+		return false
+	}
+	writeJSONError(w, http.StatusForbidden, "AccessDenied", d.Reason)
+	return false
+}
+
+func (a *identityAPI) decide(action string, resource func(*http.Request) string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.allowed(w, r, action, resource(r)) {
+			h(w, r)
+		}
+	}
+}
+
+func (a *identityAPI) handleWhoami(w http.ResponseWriter, r *http.Request) {
+	id := identityOf(r)
+	out := map[string]any{"user": id.User, "roles": id.Roles, "mfa": id.MFA}
+	if id.MFA {
+		out["mfa_at"] = id.MFAAt
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *identityAPI) handleEnrollTOTP(w http.ResponseWriter, r *http.Request) {
+	id := identityOf(r)
+	if !a.allowed(w, r, "admin:EnrollMFA", "arn:coffer:admin:::users/"+id.User) {
+		return
+	}
+	uri, codes, err := a.auth.EnrollTOTP(r.Context(), id.User)
+	if err != nil {
+		a.log.Error("enrol TOTP", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "enrolment failed")
+		return
+	}
+	a.log.Info("TOTP enrolled", "user", id.User)
+	writeJSON(w, http.StatusOK, map[string]any{"otpauth_uri": uri, "recovery_codes": codes})
+}
+
+func (a *identityAPI) handleListUsers(w http.ResponseWriter, r *http.Request) {
+	us, err := a.store.ListUsers(r.Context())
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot list users")
+		return
+	}
+	type userJSON struct {
+		Name   string    `json:"name"`
+		Roles  []string  `json:"roles"`
+		MFA    bool      `json:"mfa"`
+		Locked bool      `json:"locked"`
+		Since  time.Time `json:"created"`
+	}
+	out := []userJSON{}
+	for _, u := range us {
+		out = append(out, userJSON{u.Name, u.Roles, len(u.TOTPSecret) > 0, time.Now().Before(u.LockedUntil), u.Created})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *identityAPI) handleCreateUser(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name, Password string
+		Roles          []string
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if !a.allowed(w, r, "admin:CreateUser", "arn:coffer:admin:::users/"+req.Name) {
+		return
+	}
+	for _, role := range req.Roles {
+		if _, err := a.policy.Role(role); err != nil {
+			writeJSONError(w, http.StatusBadRequest, "NoSuchRole", fmt.Sprintf("no role %q", role))
+			return
+		}
+	}
+	err := a.auth.AddUser(r.Context(), req.Name, req.Password, req.Roles)
+	switch {
+	case errors.Is(err, meta.ErrExists):
+		writeJSONError(w, http.StatusConflict, "UserExists", "a user with that name exists")
+	case errors.Is(err, auth.ErrInvalidName):
+		writeJSONError(w, http.StatusBadRequest, "InvalidUserName", err.Error())
+	case errors.Is(err, auth.ErrPasswordTooShort), errors.Is(err, auth.ErrPasswordTooLong), errors.Is(err, auth.ErrPasswordWeak), errors.Is(err, auth.ErrPasswordInvalid):
+		writeJSONError(w, http.StatusBadRequest, "WeakPassword", err.Error())
+	case err != nil:
+		a.log.Error("create user", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "could not create the user")
+	default:
+		a.log.Info("user created", "by", identityOf(r).User, "user", req.Name, "roles", strings.Join(req.Roles, ","))
+		writeJSON(w, http.StatusCreated, map[string]any{"name": req.Name, "roles": req.Roles})
+	}
+}

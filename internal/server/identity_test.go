@@ -1,0 +1,157 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+)
+
+// call sends a JSON admin request with an optional bearer token.
+func call(t *testing.T, s *Server, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.Endpoint()+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Transport: trustingTransport(t, s.CAFile())}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(raw) > 0 && raw[0] == '{' {
+		json.Unmarshal(raw, &out)
+	}
+	return resp.StatusCode, out
+}
+
+func errCode(m map[string]any) string {
+	e, _ := m["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+// TestFirstAdminSetupLoginMFA walks the bootstrap: setup token, first login
+// that must enrol TOTP, step-up for dangerous actions, roles enforced by
+// the policy engine, logout.
+func TestFirstAdminSetupLoginMFA(t *testing.T) {
+	dir := t.TempDir()
+	s := startTestServer(t, dir)
+	tok := s.SetupToken()
+	if tok == "" {
+		t.Fatal("first start printed no setup token")
+	}
+	const pw = "tangerine-Harbour-91-lantern"
+	if st, out := call(t, s, "POST", "/admin/v1/setup", "", map[string]string{"token": "wrong", "user": "root", "password": pw}); st != 403 || errCode(out) != "InvalidSetupToken" {
+		t.Fatalf("setup with a wrong token: %d %v", st, out)
+	}
+	if st, out := call(t, s, "POST", "/admin/v1/setup", "", map[string]string{"token": tok, "user": "root", "password": "password1234"}); st != 400 || errCode(out) != "WeakPassword" {
+		t.Fatalf("setup with a weak password: %d %v", st, out)
+	}
+	if st, out := call(t, s, "POST", "/admin/v1/setup", "", map[string]string{"token": tok, "user": "root", "password": pw}); st != 201 {
+		t.Fatalf("setup: %d %v", st, out)
+	}
+	if st, _ := call(t, s, "POST", "/admin/v1/setup", "", map[string]string{"token": tok, "user": "evil", "password": pw}); st != 403 {
+		t.Fatalf("the setup token worked twice: %d", st)
+	}
+
+	st, out := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "root", "password": pw})
+	if st != 200 || out["must_enroll_mfa"] != true {
+		t.Fatalf("first admin login: %d %v; want must_enroll_mfa", st, out)
+	}
+	session := out["token"].(string)
+	if st, out := call(t, s, "POST", "/admin/v1/users", session, map[string]any{"name": "ana", "password": pw, "roles": []string{"viewer"}}); st != 403 || errCode(out) != "MFARequired" {
+		t.Fatalf("creating a user without MFA: %d %v", st, out)
+	}
+	st, out = call(t, s, "POST", "/admin/v1/mfa/totp", session, nil)
+	if st != 200 || len(out["recovery_codes"].([]any)) != 10 {
+		t.Fatalf("enrol TOTP: %d %v", st, out)
+	}
+	u, _ := url.Parse(out["otpauth_uri"].(string))
+	secret := u.Query().Get("secret")
+	if st, _ := call(t, s, "GET", "/admin/v1/whoami", session, nil); st != 401 {
+		t.Fatalf("the pre-enrolment session survived enrolment: %d", st)
+	}
+	if st, out := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "root", "password": pw}); st != 401 || errCode(out) != "MFARequired" {
+		t.Fatalf("login without a code after enrolment: %d %v", st, out)
+	}
+	code, _ := totp.GenerateCode(secret, time.Now())
+	st, out = call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "root", "password": pw, "code": code})
+	if st != 200 || out["mfa"] != true {
+		t.Fatalf("login with a code: %d %v", st, out)
+	}
+	admin := out["token"].(string)
+	if st, out := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "root", "password": pw, "code": code}); st != 401 {
+		t.Fatalf("replayed code: %d %v", st, out)
+	}
+	if st, out := call(t, s, "GET", "/admin/v1/whoami", admin, nil); st != 200 || out["user"] != "root" || out["mfa"] != true {
+		t.Fatalf("whoami: %d %v", st, out)
+	}
+
+	tests := []struct {
+		name string
+		body map[string]any
+		want int
+		code string
+	}{
+		{"viewer", map[string]any{"name": "ana", "password": pw, "roles": []string{"viewer"}}, 201, ""},
+		{"duplicate", map[string]any{"name": "ana", "password": pw, "roles": []string{"viewer"}}, 409, "UserExists"},
+		{"weak password", map[string]any{"name": "bob", "password": "bob12345678", "roles": []string{"viewer"}}, 400, "WeakPassword"},
+		{"unknown role", map[string]any{"name": "bob", "password": pw, "roles": []string{"god"}}, 400, "NoSuchRole"},
+		{"bad name", map[string]any{"name": "Bob Smith", "password": pw}, 400, "InvalidUserName"},
+		{"unknown field", map[string]any{"name": "bob", "password": pw, "admin": true}, 400, "MalformedJSON"},
+	}
+	for _, tc := range tests {
+		if st, out := call(t, s, "POST", "/admin/v1/users", admin, tc.body); st != tc.want || errCode(out) != tc.code {
+			t.Errorf("create user (%s): %d %v, want %d %s", tc.name, st, out, tc.want, tc.code)
+		}
+	}
+	st, out = call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "ana", "password": pw})
+	if st != 200 || out["must_enroll_mfa"] != false {
+		t.Fatalf("viewer login: %d %v", st, out)
+	}
+	viewer := out["token"].(string)
+	if st, out := call(t, s, "GET", "/admin/v1/users", viewer, nil); st != 403 || errCode(out) != "AccessDenied" {
+		t.Fatalf("a viewer listed users: %d %v", st, out)
+	}
+	if st, out := call(t, s, "POST", "/admin/v1/users", viewer, map[string]any{"name": "mallory", "password": pw, "roles": []string{"admin"}}); st != 403 {
+		t.Fatalf("a viewer created an admin: %d %v", st, out)
+	}
+	req, _ := http.NewRequest("GET", s.Endpoint()+"/admin/v1/users", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := (&http.Client{Transport: trustingTransport(t, s.CAFile())}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []map[string]any
+	json.NewDecoder(resp.Body).Decode(&users)
+	resp.Body.Close()
+	if len(users) != 2 {
+		t.Fatalf("admin lists %d users, want 2: %v", len(users), users)
+	}
+	if st, _ := call(t, s, "POST", "/admin/v1/logout", admin, nil); st != 204 {
+		t.Fatalf("logout: %d", st)
+	}
+	if st, _ := call(t, s, "GET", "/admin/v1/whoami", admin, nil); st != 401 {
+		t.Fatalf("whoami after logout: %d", st)
+	}
+
+	// A restart does not print a new setup token once an admin exists.
+	s.Shutdown(context.Background())
+	if s2 := startTestServer(t, dir); s2.SetupToken() != "" {
+		t.Fatal("a restart made a new setup token although an admin exists")
+	}
+}
