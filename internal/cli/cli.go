@@ -132,6 +132,12 @@ func commands() []command {
 		{"rm", "remove objects", (*app).cmdRm},
 		{"presign", "make a presigned URL", (*app).cmdPresign},
 		{"key", "manage encryption keys (rotate, status)", (*app).cmdKey},
+		{"setup", "create the first admin user with the setup token", (*app).cmdSetup},
+		{"login", "log in to the admin plane (password, then MFA code)", (*app).cmdLogin},
+		{"logout", "end the admin-plane session", (*app).cmdLogout},
+		{"whoami", "show the logged-in user", (*app).cmdWhoami},
+		{"mfa", "enrol a TOTP authenticator (enroll)", (*app).cmdMFA},
+		{"user", "manage users (add, ls)", (*app).cmdUser},
 	}
 }
 

@@ -1,0 +1,411 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+)
+
+// Sessions: `coffer login` keeps the admin-plane session token per alias in
+// sessions.json (0600) beside config.json, as `vault login` keeps a token.
+
+func (a *app) sessionsPath() (string, error) {
+	dir, err := configDir(a.getenv)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "sessions.json"), nil
+}
+
+func (a *app) loadSessions() (map[string]string, string, error) {
+	path, err := a.sessionsPath()
+	if err != nil {
+		return nil, "", err
+	}
+	m := map[string]string{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return m, path, nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, "", fmt.Errorf("%s is not valid JSON: %w", path, err)
+	}
+	return m, path, nil
+}
+
+func (a *app) saveSession(alias, token string) error {
+	m, path, err := a.loadSessions()
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		delete(m, alias)
+	} else {
+		m[alias] = token
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, 0o600)
+}
+
+// sessionCall sends a JSON request to the admin plane with the alias's
+// session token (token "" sends none) and decodes the reply into out.
+func (r *remote) sessionCall(ctx context.Context, method, path, token string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	u := *r.endpoint
+	u.Path = adminPrefix + path
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse))
+	if err != nil {
+		return fmt.Errorf("read admin reply: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error adminError `json:"error"`
+		}
+		_ = json.Unmarshal(data, &e)
+		e.Error.Status = resp.StatusCode
+		return &e.Error
+	}
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// prompt reads one line, echoing, after a prompt on a terminal.
+func (a *app) prompt(question string) (string, error) {
+	if a.isTerminal(a.stdin) {
+		fmt.Fprint(a.stderr, question)
+	}
+	line, err := readLine(a.stdin)
+	if err != nil && line == "" {
+		return "", fmt.Errorf("read %s: %w", strings.TrimSuffix(strings.TrimSpace(question), ":"), err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
+// promptHidden reads a password or code without echo on a terminal.
+func (a *app) promptHidden(question string) (string, error) {
+	if !a.isTerminal(a.stdin) {
+		return a.prompt(question)
+	}
+	fmt.Fprint(a.stderr, question)
+	b, err := a.readPassword(a.stdin)
+	fmt.Fprintln(a.stderr)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func (a *app) cmdLogin(ctx context.Context, args []string) error {
+	fs := newFlags("login", `coffer login ALIAS [--user NAME]
+
+Log in to the admin plane of ALIAS: asks for the password (never echoed)
+and, when the account has MFA, for a one-time code (or --recovery to use a
+recovery code). The session is kept in sessions.json (0600) beside the
+configuration. On a server's first start, create the first admin with
+`+"`coffer setup ALIAS`"+`.`)
+	var user string
+	var recovery bool
+	fs.StringVar(&user, "user", "", "user name (asked when missing)")
+	fs.BoolVar(&recovery, "recovery", false, "use a recovery code instead of a one-time code")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	name, err := aliasOnly(fs.cmd, pos[0])
+	if err != nil {
+		return err
+	}
+	r, err := a.connect(name, &fs.common)
+	if err != nil {
+		return err
+	}
+	if user == "" {
+		if user, err = a.prompt("User: "); err != nil {
+			return err
+		}
+	}
+	password, err := a.promptHidden("Password: ")
+	if err != nil {
+		return err
+	}
+	req := map[string]string{"user": user, "password": password}
+	var out struct {
+		Token         string `json:"token"`
+		MFA           bool   `json:"mfa"`
+		MustEnrollMFA bool   `json:"must_enroll_mfa"`
+	}
+	err = r.sessionCall(ctx, http.MethodPost, "/login", "", req, &out)
+	var ae *adminError
+	if errors.As(err, &ae) && ae.Code == "MFARequired" {
+		field, q := "code", "One-time code: "
+		if recovery {
+			field, q = "recovery_code", "Recovery code: "
+		}
+		if req[field], err = a.promptHidden(q); err != nil {
+			return err
+		}
+		err = r.sessionCall(ctx, http.MethodPost, "/login", "", req, &out)
+	}
+	if err != nil {
+		return fmt.Errorf("log in to %s: %w", name, err)
+	}
+	if err := a.saveSession(name, out.Token); err != nil {
+		return fmt.Errorf("save the session: %w", err)
+	}
+	if fs.common.json {
+		return a.printJSON(map[string]any{"status": "success", "alias": name, "user": user, "mfa": out.MFA, "must_enroll_mfa": out.MustEnrollMFA})
+	}
+	how := "without MFA"
+	if out.MFA {
+		how = "with MFA"
+	}
+	fmt.Fprintf(a.stdout, "Logged in to %s as %s (%s).\n", name, user, how)
+	if out.MustEnrollMFA {
+		fmt.Fprintf(a.stdout, "Your role requires MFA: enrol now with `coffer mfa enroll %s`, then log in again.\n", name)
+	}
+	return nil
+}
+
+// sessionRemote connects to an alias and returns its saved session token.
+func (a *app) sessionRemote(cmd string, aliasArg string, cf *commonFlags) (*remote, string, string, error) {
+	name, err := aliasOnly(cmd, aliasArg)
+	if err != nil {
+		return nil, "", "", err
+	}
+	r, err := a.connect(name, cf)
+	if err != nil {
+		return nil, "", "", err
+	}
+	m, _, err := a.loadSessions()
+	if err != nil {
+		return nil, "", "", err
+	}
+	tok := m[name]
+	if tok == "" {
+		return nil, "", "", fmt.Errorf("not logged in to %s: run `coffer login %s`", name, name)
+	}
+	return r, name, tok, nil
+}
+
+func (a *app) cmdLogout(ctx context.Context, args []string) error {
+	fs := newFlags("logout", "coffer logout ALIAS\n\nEnd the admin-plane session on ALIAS.")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	if err != nil {
+		return err
+	}
+	if err := r.sessionCall(ctx, http.MethodPost, "/logout", tok, nil, nil); err != nil {
+		return fmt.Errorf("log out of %s: %w", name, err)
+	}
+	if err := a.saveSession(name, ""); err != nil {
+		return err
+	}
+	if fs.common.json {
+		return a.printJSON(map[string]any{"status": "success", "alias": name})
+	}
+	fmt.Fprintf(a.stdout, "Logged out of %s.\n", name)
+	return nil
+}
+
+func (a *app) cmdWhoami(ctx context.Context, args []string) error {
+	fs := newFlags("whoami", "coffer whoami ALIAS\n\nShow who the saved session on ALIAS belongs to.")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		User  string   `json:"user"`
+		Roles []string `json:"roles"`
+		MFA   bool     `json:"mfa"`
+	}
+	if err := r.sessionCall(ctx, http.MethodGet, "/whoami", tok, nil, &out); err != nil {
+		return fmt.Errorf("whoami on %s: %w", name, err)
+	}
+	if fs.common.json {
+		return a.printJSON(out)
+	}
+	fmt.Fprintf(a.stdout, "User : %s\nRoles: %s\nMFA  : %v\n", out.User, strings.Join(out.Roles, ", "), out.MFA)
+	return nil
+}
+
+func (a *app) cmdSetup(ctx context.Context, args []string) error {
+	fs := newFlags("setup", `coffer setup ALIAS --user NAME
+
+Create the first admin user with the one-time setup token that `+"`coffer serve`"+`
+printed at its first start. Asks for the token and the new password.`)
+	var user string
+	fs.StringVar(&user, "user", "admin", "the first admin's user name")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	name, err := aliasOnly(fs.cmd, pos[0])
+	if err != nil {
+		return err
+	}
+	r, err := a.connect(name, &fs.common)
+	if err != nil {
+		return err
+	}
+	token, err := a.promptHidden("Setup token: ")
+	if err != nil {
+		return err
+	}
+	password, err := a.promptHidden("New password (12+ characters): ")
+	if err != nil {
+		return err
+	}
+	if err := r.sessionCall(ctx, http.MethodPost, "/setup", "", map[string]string{"token": token, "user": user, "password": password}, nil); err != nil {
+		return fmt.Errorf("setup on %s: %w", name, err)
+	}
+	if fs.common.json {
+		return a.printJSON(map[string]any{"status": "success", "alias": name, "user": user})
+	}
+	fmt.Fprintf(a.stdout, "Created admin user %s on %s. Next: coffer login %s --user %s, then coffer mfa enroll %s.\n", user, name, name, user, name)
+	return nil
+}
+
+func (a *app) cmdMFA(ctx context.Context, args []string) error {
+	fs := newFlags("mfa enroll", `coffer mfa enroll ALIAS
+
+Enrol a TOTP authenticator for the logged-in user: prints the otpauth://
+URI (add it to an authenticator app) and ten single-use recovery codes,
+each shown once. Enrolment ends your sessions; log in again with a code.`)
+	if len(args) == 0 || args[0] != "enroll" {
+		return usagef("mfa", "mfa: the subcommand is `enroll`")
+	}
+	pos, err := a.parse(fs, args[1:], 1, 1)
+	if err != nil {
+		return err
+	}
+	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		URI   string   `json:"otpauth_uri"`
+		Codes []string `json:"recovery_codes"`
+	}
+	if err := r.sessionCall(ctx, http.MethodPost, "/mfa/totp", tok, nil, &out); err != nil {
+		return fmt.Errorf("enrol MFA on %s: %w", name, err)
+	}
+	_ = a.saveSession(name, "")
+	if fs.common.json {
+		return a.printJSON(out)
+	}
+	fmt.Fprintf(a.stdout, "Add this to your authenticator app (shown once):\n  %s\n\nRecovery codes (each works once; keep them offline):\n", out.URI)
+	for _, c := range out.Codes {
+		fmt.Fprintf(a.stdout, "  %s\n", c)
+	}
+	fmt.Fprintf(a.stdout, "\nLog in again: coffer login %s\n", name)
+	return nil
+}
+
+func (a *app) cmdUser(ctx context.Context, args []string) error {
+	sub := ""
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	switch sub {
+	case "add":
+		fs := newFlags("user add", "coffer user add ALIAS NAME --role ROLE[,ROLE]\n\nCreate a user; asks for the password.")
+		var roles string
+		fs.StringVar(&roles, "role", "viewer", "comma-separated roles")
+		pos, err := a.parse(fs, args[1:], 2, 2)
+		if err != nil {
+			return err
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		password, err := a.promptHidden("Password for " + pos[1] + ": ")
+		if err != nil {
+			return err
+		}
+		body := map[string]any{"name": pos[1], "password": password, "roles": strings.Split(roles, ",")}
+		if err := r.sessionCall(ctx, http.MethodPost, "/users", tok, body, nil); err != nil {
+			return fmt.Errorf("add user on %s: %w", name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")})
+		}
+		fmt.Fprintf(a.stdout, "User %s created on %s with roles %s.\n", pos[1], name, roles)
+		return nil
+	case "ls":
+		fs := newFlags("user ls", "coffer user ls ALIAS\n\nList users.")
+		pos, err := a.parse(fs, args[1:], 1, 1)
+		if err != nil {
+			return err
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		var out []struct {
+			Name   string   `json:"name"`
+			Roles  []string `json:"roles"`
+			MFA    bool     `json:"mfa"`
+			Locked bool     `json:"locked"`
+		}
+		if err := r.sessionCall(ctx, http.MethodGet, "/users", tok, nil, &out); err != nil {
+			return fmt.Errorf("list users on %s: %w", name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(out)
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USER\tROLES\tMFA\tLOCKED")
+		for _, u := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", u.Name, strings.Join(u.Roles, ","), u.MFA, u.Locked)
+		}
+		return tw.Flush()
+	}
+	return usagef("user", "user: the subcommands are `add` and `ls`")
+}

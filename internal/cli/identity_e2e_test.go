@@ -1,0 +1,88 @@
+//go:build !coffer_fakes3
+
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/coffer-vault/coffer/internal/server"
+)
+
+// TestE2EIdentity: setup, login, MFA enrolment, login with a code, users,
+// whoami and logout through the CLI against the real server.
+func TestE2EIdentity(t *testing.T) {
+	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	c := srv.NewCredentials()
+	e := newE2EFor(t, srv.Endpoint(), c.AccessKey, c.SecretKey, srv.CAFile())
+	const pw = "tangerine-Harbour-91-lantern"
+	ctx := context.Background()
+	stdin := func(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
+
+	if r := e.runCtx(ctx, stdin("wrong-token", pw), "setup", "t", "--user", "root"); r.code == 0 || !strings.Contains(r.stderr, "setup token is wrong") {
+		t.Fatalf("setup with a wrong token: %s", r)
+	}
+	if r := e.runCtx(ctx, stdin(srv.SetupToken(), pw), "setup", "t", "--user", "root"); r.code != 0 {
+		t.Fatalf("setup: %s", r)
+	}
+	e.expect(1, "not logged in", "whoami", "t")
+	if r := e.runCtx(ctx, stdin("nope-"+pw), "login", "t", "--user", "root"); r.code == 0 || !strings.Contains(r.stderr, "wrong user name, password or code") {
+		t.Fatalf("login with a wrong password: %s", r)
+	}
+	r := e.runCtx(ctx, stdin(pw), "login", "t", "--user", "root")
+	if r.code != 0 || !strings.Contains(r.stdout, "coffer mfa enroll t") {
+		t.Fatalf("first login: %s", r)
+	}
+	// The session file holds the token and nobody else may read it.
+	p := filepath.Join(e.env["COFFER_CONFIG_DIR"], "sessions.json")
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("sessions.json: %v %v", st, err)
+	}
+	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana"); r.code != 1 || !strings.Contains(r.stderr, "needs a fresh MFA proof") {
+		t.Fatalf("creating a user without MFA: %s", r)
+	}
+
+	r = e.must("mfa", "enroll", "t", "--json")
+	var enrol struct {
+		URI   string   `json:"otpauth_uri"`
+		Codes []string `json:"recovery_codes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &enrol); err != nil || len(enrol.Codes) != 10 {
+		t.Fatalf("mfa enroll --json: %s (%v)", r, err)
+	}
+	u, _ := url.Parse(enrol.URI)
+	code, _ := totp.GenerateCode(u.Query().Get("secret"), time.Now())
+	if r := e.runCtx(ctx, stdin(pw, code), "login", "t", "--user", "root"); r.code != 0 || !strings.Contains(r.stdout, "with MFA") {
+		t.Fatalf("login with a code: %s", r)
+	}
+	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana", "--role", "viewer"); r.code != 0 {
+		t.Fatalf("user add: %s", r)
+	}
+	if r := e.must("user", "ls", "t"); !strings.Contains(r.stdout, "ana") || !strings.Contains(r.stdout, "root") {
+		t.Fatalf("user ls: %s", r)
+	}
+	if r := e.must("whoami", "t"); !strings.Contains(r.stdout, "root") || !strings.Contains(r.stdout, "admin") {
+		t.Fatalf("whoami: %s", r)
+	}
+	e.must("logout", "t")
+	e.expect(1, "not logged in", "whoami", "t")
+	// A recovery code logs in once.
+	if r := e.runCtx(ctx, stdin(pw, enrol.Codes[0]), "login", "t", "--user", "root", "--recovery"); r.code != 0 {
+		t.Fatalf("login with a recovery code: %s", r)
+	}
+	if r := e.runCtx(ctx, stdin(pw, enrol.Codes[0]), "login", "t", "--user", "root", "--recovery"); r.code == 0 {
+		t.Fatalf("a recovery code worked twice: %s", r)
+	}
+}
