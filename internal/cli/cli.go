@@ -138,6 +138,7 @@ func commands() []command {
 		{"whoami", "show the logged-in user", (*app).cmdWhoami},
 		{"mfa", "enrol a TOTP authenticator (enroll)", (*app).cmdMFA},
 		{"user", "manage users (add, ls)", (*app).cmdUser},
+		{"policy", "explain an authorization decision (explain)", (*app).cmdPolicy},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,7 +74,8 @@ func (r *remote) sessionCall(ctx context.Context, method, path, token string, in
 		body = bytes.NewReader(b)
 	}
 	u := *r.endpoint
-	u.Path = adminPrefix + path
+	p, query, _ := strings.Cut(path, "?")
+	u.Path, u.RawQuery = adminPrefix+p, query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return err
@@ -408,4 +410,57 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		return tw.Flush()
 	}
 	return usagef("user", "user: the subcommands are `add` and `ls`")
+}
+
+func (a *app) cmdPolicy(ctx context.Context, args []string) error {
+	fs := newFlags("policy explain", `coffer policy explain ALIAS --user NAME --action ACTION --resource ARN [--mfa]
+
+Ask the server whether NAME may do ACTION on ARN, and which policy
+statement decides (for example: --action s3:GetObject
+--resource arn:coffer:s3:::footage/day1/a.mov). --mfa evaluates as if the
+user had just given an MFA proof.`)
+	if len(args) == 0 || args[0] != "explain" {
+		return usagef("policy", "policy: the subcommand is `explain`")
+	}
+	var user, action, resource string
+	var mfa bool
+	fs.StringVar(&user, "user", "", "user name")
+	fs.StringVar(&action, "action", "", "action, e.g. s3:GetObject or admin:CreateUser")
+	fs.StringVar(&resource, "resource", "", "resource ARN, e.g. arn:coffer:s3:::bucket/key")
+	fs.BoolVar(&mfa, "mfa", false, "evaluate with a fresh MFA proof")
+	pos, err := a.parse(fs, args[1:], 1, 1)
+	if err != nil {
+		return err
+	}
+	if user == "" || action == "" || resource == "" {
+		return usagef(fs.cmd, "policy explain: --user, --action and --resource are required")
+	}
+	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"user": {user}, "action": {action}, "resource": {resource}}
+	if mfa {
+		q.Set("mfa", "true")
+	}
+	var out struct {
+		Allow      bool   `json:"allow"`
+		RequireMFA bool   `json:"require_mfa"`
+		Reason     string `json:"reason"`
+	}
+	if err := r.sessionCall(ctx, http.MethodGet, "/explain?"+q.Encode(), tok, nil, &out); err != nil {
+		return fmt.Errorf("policy explain on %s: %w", name, err)
+	}
+	if fs.common.json {
+		return a.printJSON(out)
+	}
+	verdict := "DENY"
+	switch {
+	case out.Allow:
+		verdict = "ALLOW"
+	case out.RequireMFA:
+		verdict = "ALLOW ONLY WITH A FRESH MFA PROOF"
+	}
+	fmt.Fprintf(a.stdout, "%s: %s %s on %s\n  %s\n", verdict, user, action, resource, out.Reason)
+	return nil
 }

@@ -73,6 +73,16 @@ func TestE2EIdentity(t *testing.T) {
 	if r := e.must("user", "ls", "t"); !strings.Contains(r.stdout, "ana") || !strings.Contains(r.stdout, "root") {
 		t.Fatalf("user ls: %s", r)
 	}
+	// Explain: which statement decides, for another user's role.
+	if r := e.must("policy", "explain", "t", "--user", "ana", "--action", "s3:GetObject", "--resource", "arn:coffer:s3:::footage/a.mov"); !strings.Contains(r.stdout, "ALLOW") || !strings.Contains(r.stdout, "coffer-viewer/ReadObjects") {
+		t.Fatalf("explain an allowed read: %s", r)
+	}
+	if r := e.must("policy", "explain", "t", "--user", "ana", "--action", "s3:PutObject", "--resource", "arn:coffer:s3:::footage/a.mov"); !strings.HasPrefix(r.stdout, "DENY") || !strings.Contains(r.stdout, "no statement allows") {
+		t.Fatalf("explain a denied write: %s", r)
+	}
+	if r := e.must("policy", "explain", "t", "--user", "root", "--action", "admin:CreateUser", "--resource", "arn:coffer:admin:::users/x"); !strings.Contains(r.stdout, "ONLY WITH A FRESH MFA") {
+		t.Fatalf("explain a step-up action: %s", r)
+	}
 	if r := e.must("whoami", "t"); !strings.Contains(r.stdout, "root") || !strings.Contains(r.stdout, "admin") {
 		t.Fatalf("whoami: %s", r)
 	}

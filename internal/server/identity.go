@@ -32,6 +32,7 @@ type identityAPI struct {
 	policy *policy.Engine
 	store  interface {
 		ListUsers(ctx context.Context) ([]meta.User, error)
+		GetUser(ctx context.Context, name string) (meta.User, error)
 	}
 	setup *setupToken
 	log   *slog.Logger
@@ -92,6 +93,7 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/v1/mfa/totp", a.session(a.handleEnrollTOTP))
 	mux.HandleFunc("GET /admin/v1/users", a.session(a.decide("admin:ListUsers", func(*http.Request) string { return "arn:coffer:admin:::users/*" }, a.handleListUsers)))
 	mux.HandleFunc("POST /admin/v1/users", a.session(a.handleCreateUser))
+	mux.HandleFunc("GET /admin/v1/explain", a.session(a.handleExplain))
 }
 
 // readJSON decodes a bounded JSON body, refusing unknown fields.
@@ -312,4 +314,38 @@ func (a *identityAPI) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		a.log.Info("user created", "by", identityOf(r).User, "user", req.Name, "roles", strings.Join(req.Roles, ","))
 		writeJSON(w, http.StatusCreated, map[string]any{"name": req.Name, "roles": req.Roles})
 	}
+}
+
+// handleExplain answers "would USER be allowed ACTION on RESOURCE, and which
+// statement decides?" (`coffer policy explain`). mfa=true evaluates as if
+// the user had just given an MFA proof.
+func (a *identityAPI) handleExplain(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	user, action, resource := q.Get("user"), q.Get("action"), q.Get("resource")
+	if user == "" || action == "" || resource == "" {
+		writeJSONError(w, http.StatusBadRequest, "MissingParameter", "user, action and resource are required")
+		return
+	}
+	if !a.allowed(w, r, "admin:ExplainPolicy", "arn:coffer:admin:::users/"+user) {
+		return
+	}
+	u, err := a.store.GetUser(r.Context(), user)
+	if errors.Is(err, meta.ErrNoSuchUser) {
+		writeJSONError(w, http.StatusNotFound, "NoSuchUser", "no such user")
+		return
+	}
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot read the user")
+		return
+	}
+	now := time.Now()
+	p := policy.Principal{User: u.Name, Roles: u.Roles}
+	if q.Get("mfa") == "true" {
+		p.MFA, p.MFAAt = true, now
+	}
+	d := a.policy.Decide(p, action, resource, policy.Request{Time: now, IP: q.Get("ip")})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"user": u.Name, "roles": u.Roles, "action": action, "resource": resource,
+		"allow": d.Allow, "require_mfa": d.RequireMFA, "reason": d.Reason,
+	})
 }
