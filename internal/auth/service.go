@@ -16,6 +16,7 @@ type Store interface {
 	CreateUser(ctx context.Context, u meta.User) error
 	GetUser(ctx context.Context, name string) (meta.User, error)
 	UpdateUser(ctx context.Context, name string, fn func(*meta.User) error) error
+	DeleteUser(ctx context.Context, name string) error
 	PutSession(ctx context.Context, s meta.Session) error
 	GetSession(ctx context.Context, hash []byte) (meta.Session, error)
 	TouchSession(ctx context.Context, hash []byte, lastSeen, mfaAt time.Time) error
@@ -37,7 +38,7 @@ type Config struct {
 	Argon2 Argon2Params
 	// Lockout is the per-account policy; zero means DefaultLockout.
 	Lockout LockoutPolicy
-	// IPs throttles attempts per source address; nil means 10 at once, then 1/s.
+	// IPs throttles attempts per source address; nil means 30 at once, then 2/s.
 	IPs *IPLimiter
 	// Issuer names Coffer in authenticator apps; empty means "Coffer".
 	Issuer string
@@ -83,7 +84,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Lockout = DefaultLockout
 	}
 	if cfg.IPs == nil {
-		cfg.IPs = NewIPLimiter(1, 10, 100_000)
+		cfg.IPs = NewIPLimiter(2, 30, 100_000)
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = "Coffer"
@@ -364,4 +365,31 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 		return nil
 	}
 	return s.cfg.Store.DeleteSession(ctx, HashSessionToken(token))
+}
+
+// adminLock is how long an administrator's lock lasts: until unlocked.
+const adminLock = 100 * 365 * 24 * time.Hour
+
+// Lock locks an account until Unlock and ends its sessions.
+func (s *Service) Lock(ctx context.Context, name string) error {
+	until := s.cfg.Now().Add(adminLock).UTC()
+	if err := s.cfg.Store.UpdateUser(ctx, name, func(u *meta.User) error { u.LockedUntil = until; return nil }); err != nil {
+		return err
+	}
+	_, err := s.cfg.Store.DeleteUserSessions(ctx, name)
+	return err
+}
+
+// Unlock clears a lock (an administrator's or the lockout policy's) and the
+// failure count.
+func (s *Service) Unlock(ctx context.Context, name string) error {
+	return s.cfg.Store.UpdateUser(ctx, name, func(u *meta.User) error {
+		u.LockedUntil, u.Failures, u.LastFailure = time.Time{}, 0, time.Time{}
+		return nil
+	})
+}
+
+// DeleteUser removes a user and their sessions.
+func (s *Service) DeleteUser(ctx context.Context, name string) error {
+	return s.cfg.Store.DeleteUser(ctx, name)
 }

@@ -137,7 +137,7 @@ func commands() []command {
 		{"logout", "end the admin-plane session", (*app).cmdLogout},
 		{"whoami", "show the logged-in user", (*app).cmdWhoami},
 		{"mfa", "enrol a TOTP authenticator (enroll)", (*app).cmdMFA},
-		{"user", "manage users (add, ls)", (*app).cmdUser},
+		{"user", "manage users (add, ls, rm, passwd, lock, unlock)", (*app).cmdUser},
 		{"policy", "explain an authorization decision (explain)", (*app).cmdPolicy},
 	}
 }

@@ -408,8 +408,57 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", u.Name, strings.Join(u.Roles, ","), u.MFA, u.Locked)
 		}
 		return tw.Flush()
+	case "rm", "lock", "unlock":
+		fs := newFlags("user "+sub, "coffer user "+sub+" ALIAS NAME")
+		pos, err := a.parse(fs, args[1:], 2, 2)
+		if err != nil {
+			return err
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		method, path, done := http.MethodPost, "/users/"+url.PathEscape(pos[1])+"/"+sub, map[string]string{"lock": "locked", "unlock": "unlocked", "rm": "removed"}[sub]
+		if sub == "rm" {
+			method, path = http.MethodDelete, "/users/"+url.PathEscape(pos[1])
+		}
+		if err := r.sessionCall(ctx, method, path, tok, nil, nil); err != nil {
+			return fmt.Errorf("user %s %s on %s: %w", sub, pos[1], name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "action": sub})
+		}
+		fmt.Fprintf(a.stdout, "User %s %s on %s.\n", pos[1], done, name)
+		return nil
+	case "passwd":
+		fs := newFlags("user passwd", "coffer user passwd ALIAS NAME\n\nChange a password: your own (asks for the current one) or, as an administrator, another user's.")
+		pos, err := a.parse(fs, args[1:], 2, 2)
+		if err != nil {
+			return err
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		current, err := a.promptHidden("Current password (yours; empty when resetting another user's): ")
+		if err != nil {
+			return err
+		}
+		password, err := a.promptHidden("New password: ")
+		if err != nil {
+			return err
+		}
+		body := map[string]string{"current_password": current, "password": password}
+		if err := r.sessionCall(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/password", tok, body, nil); err != nil {
+			return fmt.Errorf("change the password of %s on %s: %w", pos[1], name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(map[string]any{"status": "success", "user": pos[1]})
+		}
+		fmt.Fprintf(a.stdout, "Password of %s changed on %s; its sessions have ended.\n", pos[1], name)
+		return nil
 	}
-	return usagef("user", "user: the subcommands are `add` and `ls`")
+	return usagef("user", "user: the subcommands are add, ls, rm, passwd, lock and unlock")
 }
 
 func (a *app) cmdPolicy(ctx context.Context, args []string) error {

@@ -86,6 +86,18 @@ func TestE2EIdentity(t *testing.T) {
 	if r := e.must("whoami", "t"); !strings.Contains(r.stdout, "root") || !strings.Contains(r.stdout, "admin") {
 		t.Fatalf("whoami: %s", r)
 	}
+	e.must("user", "lock", "t", "ana")
+	if r := e.runCtx(ctx, stdin(pw), "login", "t", "--user", "ana"); r.code == 0 || !strings.Contains(r.stderr, "locked") {
+		t.Fatalf("login of a locked user: %s", r)
+	}
+	e.must("user", "unlock", "t", "ana")
+	if r := e.runCtx(ctx, stdin("", "quasar-Murmur-58-plinth-vault"), "user", "passwd", "t", "ana"); r.code != 0 {
+		t.Fatalf("admin resets ana's password: %s", r)
+	}
+	e.must("user", "rm", "t", "ana")
+	if r := e.must("user", "ls", "t"); strings.Contains(r.stdout, "ana") {
+		t.Fatalf("removed user still listed: %s", r)
+	}
 	e.must("logout", "t")
 	e.expect(1, "not logged in", "whoami", "t")
 	// A recovery code logs in once.

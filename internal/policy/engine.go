@@ -17,7 +17,7 @@ const StepUpWindow = 5 * time.Minute
 
 // dangerous actions need a fresh MFA proof whatever the role grants.
 var dangerous = []string{
-	"admin:createuser", "admin:deleteuser",
+	"admin:createuser", "admin:deleteuser", "admin:resetpassword", "admin:resetmfa",
 	"admin:putpolicy", "admin:deletepolicy", "admin:attachpolicy", "admin:detachpolicy",
 	"admin:putrole", "admin:deleterole", "admin:assignrole", "admin:unassignrole",
 	"admin:rotatekeys", "audit:export", "s3:deletebucket",

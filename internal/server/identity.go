@@ -94,6 +94,10 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/v1/users", a.session(a.decide("admin:ListUsers", func(*http.Request) string { return "arn:coffer:admin:::users/*" }, a.handleListUsers)))
 	mux.HandleFunc("POST /admin/v1/users", a.session(a.handleCreateUser))
 	mux.HandleFunc("GET /admin/v1/explain", a.session(a.handleExplain))
+	mux.HandleFunc("DELETE /admin/v1/users/{name}", a.session(a.userOp("admin:DeleteUser", a.auth.DeleteUser)))
+	mux.HandleFunc("POST /admin/v1/users/{name}/lock", a.session(a.userOp("admin:LockUser", a.auth.Lock)))
+	mux.HandleFunc("POST /admin/v1/users/{name}/unlock", a.session(a.userOp("admin:UnlockUser", a.auth.Unlock)))
+	mux.HandleFunc("PUT /admin/v1/users/{name}/password", a.session(a.handleSetPassword))
 }
 
 // readJSON decodes a bounded JSON body, refusing unknown fields.
@@ -348,4 +352,71 @@ func (a *identityAPI) handleExplain(w http.ResponseWriter, r *http.Request) {
 		"user": u.Name, "roles": u.Roles, "action": action, "resource": resource,
 		"allow": d.Allow, "require_mfa": d.RequireMFA, "reason": d.Reason,
 	})
+}
+
+// userOp runs op on the user named in the path after asking the policy
+// engine about action on that user.
+func (a *identityAPI) userOp(action string, op func(ctx context.Context, name string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if auth.ValidUserName(name) != nil {
+			writeJSONError(w, http.StatusBadRequest, "InvalidUserName", auth.ErrInvalidName.Error())
+			return
+		}
+		if !a.allowed(w, r, action, "arn:coffer:admin:::users/"+name) {
+			return
+		}
+		err := op(r.Context(), name)
+		switch {
+		case errors.Is(err, meta.ErrNoSuchUser):
+			writeJSONError(w, http.StatusNotFound, "NoSuchUser", "no such user")
+		case err != nil:
+			a.log.Error(action, "user", name, "err", err)
+			writeJSONError(w, http.StatusInternalServerError, "InternalError", "the operation failed")
+		default:
+			a.log.Info(action, "by", identityOf(r).User, "user", name)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}
+}
+
+// handleSetPassword changes a password: one's own (self-service, with the
+// current password) or another user's (admin:ResetPassword).
+func (a *identityAPI) handleSetPassword(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req struct {
+		Current  string `json:"current_password"`
+		Password string `json:"password"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	self := identityOf(r).User == name
+	action := "admin:ResetPassword"
+	if self {
+		action = "admin:ChangePassword"
+	}
+	if !a.allowed(w, r, action, "arn:coffer:admin:::users/"+name) {
+		return
+	}
+	if self {
+		// Re-prove the current password, so a stolen session cannot take
+		// over the account.
+		if _, err := a.auth.Login(r.Context(), auth.LoginRequest{User: name, Password: req.Current, IP: clientIP(r)}); err != nil && !errors.Is(err, auth.ErrMFARequired) {
+			writeJSONError(w, http.StatusForbidden, "BadCredentials", "the current password is wrong")
+			return
+		}
+	}
+	err := a.auth.SetPassword(r.Context(), name, req.Password)
+	switch {
+	case errors.Is(err, meta.ErrNoSuchUser):
+		writeJSONError(w, http.StatusNotFound, "NoSuchUser", "no such user")
+	case errors.Is(err, auth.ErrPasswordTooShort), errors.Is(err, auth.ErrPasswordTooLong), errors.Is(err, auth.ErrPasswordWeak), errors.Is(err, auth.ErrPasswordInvalid):
+		writeJSONError(w, http.StatusBadRequest, "WeakPassword", err.Error())
+	case err != nil:
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "could not change the password")
+	default:
+		a.log.Info("password changed", "by", identityOf(r).User, "user", name)
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

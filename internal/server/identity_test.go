@@ -142,6 +142,50 @@ func TestFirstAdminSetupLoginMFA(t *testing.T) {
 	if len(users) != 2 {
 		t.Fatalf("admin lists %d users, want 2: %v", len(users), users)
 	}
+	// Lock, unlock, password change, delete.
+	if st, out := call(t, s, "POST", "/admin/v1/users/ana/lock", viewer, nil); st != 403 {
+		t.Fatalf("a viewer locked a user: %d %v", st, out)
+	}
+	if st, out := call(t, s, "POST", "/admin/v1/users/ana/lock", admin, nil); st != 204 {
+		t.Fatalf("lock: %d %v", st, out)
+	}
+	if st, _ := call(t, s, "GET", "/admin/v1/whoami", viewer, nil); st != 401 {
+		t.Fatalf("a locked user's session still works: %d", st)
+	}
+	if st, out := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "ana", "password": pw}); st != 429 || errCode(out) != "AccountLocked" {
+		t.Fatalf("login while locked: %d %v", st, out)
+	}
+	if st, _ := call(t, s, "POST", "/admin/v1/users/ana/unlock", admin, nil); st != 204 {
+		t.Fatalf("unlock: %d", st)
+	}
+	_, out = call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "ana", "password": pw})
+	viewer, _ = out["token"].(string)
+	const pw2 = "quasar-Murmur-58-plinth-vault"
+	if st, out := call(t, s, "PUT", "/admin/v1/users/ana/password", viewer, map[string]string{"current_password": "wrong", "password": pw2}); st != 403 {
+		t.Fatalf("password change with a wrong current password: %d %v", st, out)
+	}
+	if st, out := call(t, s, "PUT", "/admin/v1/users/root/password", viewer, map[string]string{"current_password": pw, "password": pw2}); st != 403 {
+		t.Fatalf("a viewer reset the admin's password: %d %v", st, out)
+	}
+	if st, out := call(t, s, "PUT", "/admin/v1/users/ana/password", viewer, map[string]string{"current_password": pw, "password": pw2}); st != 204 {
+		t.Fatalf("own password change: %d %v", st, out)
+	}
+	if st, _ := call(t, s, "GET", "/admin/v1/whoami", viewer, nil); st != 401 {
+		t.Fatalf("the session survived a password change: %d", st)
+	}
+	if st, _ := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "ana", "password": pw2}); st != 200 {
+		t.Fatalf("login with the new password: %d", st)
+	}
+	if st, out := call(t, s, "DELETE", "/admin/v1/users/ana", admin, nil); st != 204 {
+		t.Fatalf("delete user: %d %v", st, out)
+	}
+	if st, _ := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "ana", "password": pw2}); st != 401 {
+		t.Fatalf("a deleted user logged in: %d", st)
+	}
+	if st, _ := call(t, s, "DELETE", "/admin/v1/users/ana", admin, nil); st != 404 {
+		t.Fatalf("deleting a missing user: %d", st)
+	}
+
 	if st, _ := call(t, s, "POST", "/admin/v1/logout", admin, nil); st != 204 {
 		t.Fatalf("logout: %d", st)
 	}
