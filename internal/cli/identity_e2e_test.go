@@ -50,7 +50,7 @@ func TestE2EIdentity(t *testing.T) {
 	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("sessions.json: %v %v", st, err)
 	}
-	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana"); r.code != 1 || !strings.Contains(r.stderr, "needs a fresh MFA proof") {
+	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana"); r.code != 1 || !strings.Contains(r.stderr, "requires MFA") {
 		t.Fatalf("creating a user without MFA: %s", r)
 	}
 

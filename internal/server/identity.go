@@ -220,6 +220,12 @@ func identityOf(r *http.Request) auth.Identity {
 // allowed asks the policy engine and writes the refusal when it says no.
 func (a *identityAPI) allowed(w http.ResponseWriter, r *http.Request, action, resource string) bool {
 	id := identityOf(r)
+	// A role that needs MFA at login gets nothing but enrolment from a
+	// session without an MFA proof.
+	if !id.MFA && action != "admin:EnrollMFA" && a.mfaAtLogin(id.Roles) {
+		writeJSONError(w, http.StatusForbidden, "MFARequired", "your role requires MFA: enrol (coffer mfa enroll) and log in with a one-time code")
+		return false
+	}
 	d := a.policy.Decide(policy.Principal{User: id.User, Roles: id.Roles, MFA: id.MFA, MFAAt: id.MFAAt},
 		action, resource, policy.Request{Time: time.Now(), IP: clientIP(r)})
 	if d.Allow {
@@ -419,4 +425,14 @@ func (a *identityAPI) handleSetPassword(w http.ResponseWriter, r *http.Request) 
 		a.log.Info("password changed", "by", identityOf(r).User, "user", name)
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// mfaAtLogin reports whether any of roles requires MFA at login.
+func (a *identityAPI) mfaAtLogin(roles []string) bool {
+	for _, name := range roles {
+		if r, err := a.policy.Role(name); err == nil && r.MFAAtLogin {
+			return true
+		}
+	}
+	return false
 }

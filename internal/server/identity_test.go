@@ -73,6 +73,9 @@ func TestFirstAdminSetupLoginMFA(t *testing.T) {
 		t.Fatalf("first admin login: %d %v; want must_enroll_mfa", st, out)
 	}
 	session := out["token"].(string)
+	if st, out := call(t, s, "GET", "/admin/v1/users", session, nil); st != 403 || errCode(out) != "MFARequired" {
+		t.Fatalf("a session that must enrol MFA listed users: %d %v", st, out)
+	}
 	if st, out := call(t, s, "POST", "/admin/v1/users", session, map[string]any{"name": "ana", "password": pw, "roles": []string{"viewer"}}); st != 403 || errCode(out) != "MFARequired" {
 		t.Fatalf("creating a user without MFA: %d %v", st, out)
 	}
