@@ -65,6 +65,12 @@ func (r *remote) adminCall(ctx context.Context, method, path string, body []byte
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req = signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region)
+	return r.doAdmin(req, out)
+}
+
+// doAdmin sends an admin-plane request and decodes the JSON reply into out
+// (if non-nil); an error reply becomes an *adminError.
+func (r *remote) doAdmin(req *http.Request, out any) error {
 	resp, err := r.http.Do(req)
 	if err != nil {
 		return err
@@ -82,7 +88,7 @@ func (r *remote) adminCall(ctx context.Context, method, path string, body []byte
 		e.Error.Status = resp.StatusCode
 		return &e.Error
 	}
-	if out == nil {
+	if out == nil || len(data) == 0 {
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {

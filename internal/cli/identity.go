@@ -87,27 +87,7 @@ func (r *remote) sessionCall(ctx context.Context, method, path, token string, in
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse))
-	if err != nil {
-		return fmt.Errorf("read admin reply: %w", err)
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error adminError `json:"error"`
-		}
-		_ = json.Unmarshal(data, &e)
-		e.Error.Status = resp.StatusCode
-		return &e.Error
-	}
-	if out == nil || len(data) == 0 {
-		return nil
-	}
-	return json.Unmarshal(data, out)
+	return r.doAdmin(req, out)
 }
 
 // prompt reads one line, echoing, after a prompt on a terminal.
