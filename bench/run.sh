@@ -14,6 +14,8 @@
 #   BENCH_SMALL_OBJECTS   objects written first for get-small (1000)
 #   BENCH_TIMEOUT         hard limit for the whole script, in seconds (2400)
 #   BENCH_SKIP_MINIO=1    run Coffer alone
+#   BENCH_MINIO_SSE=off   run MinIO without its KMS (no encryption, but MD5 ETags
+#                         like Coffer's: with SSE-KMS MinIO uses random ETags)
 #   BENCH_SEAL_COUNT      -count for the internal/seal benchmarks; median shown (5)
 #   BENCH_SKIP_SEAL=1     skip the internal/seal encryption-overhead benchmarks
 #   BENCH_COFFER_SRC      source tree to build Coffer from (this repository); e.g. a
@@ -219,9 +221,14 @@ if [[ $MINIO_STATUS == ok ]]; then
 		-keyout "$CERTS/private.key" -out "$CERTS/public.crt" 2>/dev/null
 	MINIO_USER=bench$(openssl rand -hex 4)
 	MINIO_PASS=$(openssl rand -hex 16)
-	log "starting MinIO on 127.0.0.1:$MPORT (TLS, SSE via static KMS key, auto-encryption on)"
-	MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_PASS \
-		MINIO_KMS_SECRET_KEY="bench-key:$(openssl rand -base64 32)" MINIO_KMS_AUTO_ENCRYPTION=on \
+	MINIO_SSE_ENV=(MINIO_KMS_SECRET_KEY="bench-key:$(openssl rand -base64 32)" MINIO_KMS_AUTO_ENCRYPTION=on)
+	if [[ ${BENCH_MINIO_SSE:-on} == off ]]; then
+		MINIO_SSE_ENV=()
+		log "starting MinIO on 127.0.0.1:$MPORT (TLS, no SSE: MD5 ETags)"
+	else
+		log "starting MinIO on 127.0.0.1:$MPORT (TLS, SSE via static KMS key, auto-encryption on)"
+	fi
+	env MINIO_ROOT_USER="$MINIO_USER" MINIO_ROOT_PASSWORD="$MINIO_PASS" "${MINIO_SSE_ENV[@]}" \
 		MINIO_BROWSER=off MINIO_UPDATE=off \
 		"$BIN/minio" server --quiet --anonymous --address "127.0.0.1:$MPORT" \
 		--console-address "127.0.0.1:$MCPORT" --certs-dir "$CERTS" "$WORK/minio-data" \
