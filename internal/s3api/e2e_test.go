@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +45,7 @@ import (
 	"github.com/coffer-vault/coffer/internal/meta/sqlite"
 	"github.com/coffer-vault/coffer/internal/s3api/sigv4"
 	"github.com/coffer-vault/coffer/internal/seal"
+	"github.com/coffer-vault/coffer/internal/testutil"
 	"github.com/coffer-vault/coffer/internal/vault"
 )
 
@@ -66,29 +66,11 @@ func (c staticCreds) SecretKey(_ context.Context, id string) (string, error) {
 	return s, nil
 }
 
-// syncBuffer collects logs from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // e2e is one running Coffer data plane.
 type e2e struct {
 	srv  *httptest.Server
 	dir  string // the data directory
-	logs *syncBuffer
+	logs *testutil.SyncBuffer
 }
 
 // deniedPrefix is a key prefix the test policy refuses for every action.
@@ -115,7 +97,7 @@ func newE2E(t *testing.T) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := vault.New(vault.Config{Meta: ms, Blobs: bs, Keys: keys, Logger: log})
 	h := New(Config{

@@ -14,13 +14,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/signer"
+
+	"github.com/coffer-vault/coffer/internal/testutil"
 )
 
 // startTestServer starts a server on loopback with a fresh (or given) data dir.
@@ -392,7 +393,7 @@ func TestMainFlags(t *testing.T) {
 func TestMainServesUntilCancelled(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", dir}, &out, &errb, func(string) string { return "" })
@@ -413,21 +414,4 @@ func TestMainServesUntilCancelled(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d; stderr %s", code, errb.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

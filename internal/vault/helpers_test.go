@@ -13,32 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	blobfs "github.com/coffer-vault/coffer/internal/blob/fs"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/meta/sqlite"
 	"github.com/coffer-vault/coffer/internal/seal"
+	"github.com/coffer-vault/coffer/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // env is a Service over the real stores in one temporary data directory.
 type env struct {
@@ -47,7 +29,7 @@ type env struct {
 	svc     *Service
 	keys    *seal.Keyring
 	meta    meta.Store
-	logs    *syncBuffer
+	logs    *testutil.SyncBuffer
 }
 
 func newEnv(tb testing.TB) *env {
@@ -72,7 +54,7 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	svc := New(Config{Meta: ms, Blobs: bs, Keys: keys, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	return &env{dir: dir, blobDir: blobDir, svc: svc, keys: keys, meta: ms, logs: logs}
 }

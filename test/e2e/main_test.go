@@ -25,13 +25,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/coffer-vault/coffer/internal/testutil"
 )
 
 // cofferBin is the coffer binary TestMain builds for this test binary.
@@ -93,28 +94,10 @@ type coffer struct {
 	host     string // 127.0.0.1:PORT
 	creds    credentialsFile
 	caFile   string // readable from this process
-	stdout   *syncBuffer
-	log      *syncBuffer // the server's stderr: its slog output
+	stdout   *testutil.SyncBuffer
+	log      *testutil.SyncBuffer // the server's stderr: its slog output
 	exited   chan struct{}
 	waitErr  error
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and many readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startCoffer runs `coffer serve` on a free loopback port (the kernel picks
@@ -135,7 +118,7 @@ func tryStartCoffer(t *testing.T, dataDir string, opt serverOptions) (*coffer, e
 	t.Helper()
 	c := &coffer{
 		t: t, dataDir: dataDir, hostDir: opt.hostRoot + dataDir,
-		stdout: &syncBuffer{}, log: &syncBuffer{}, exited: make(chan struct{}),
+		stdout: &testutil.SyncBuffer{}, log: &testutil.SyncBuffer{}, exited: make(chan struct{}),
 	}
 	args := append(append([]string{}, opt.wrap...), cofferBin, "serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0")
 	c.cmd = exec.Command(args[0], args[1:]...)
