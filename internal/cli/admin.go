@@ -125,7 +125,8 @@ Manage the server's key-encryption keys (KEKs).
 
 Subcommands:
   rotate ALIAS             add a new KEK version; data keys are rewrapped in the background
-  status ALIAS [--watch]   show KEK versions, data keys per version, and rewrap progress`
+  status ALIAS [--watch]   show KEK versions, data keys per version, and rewrap progress
+  create ALIAS [--mfa]     mint an S3 access key for the logged-in user (see coffer key create --help)`
 
 func (a *app) cmdKey(ctx context.Context, args []string) error {
 	sub := ""
@@ -137,6 +138,8 @@ func (a *app) cmdKey(ctx context.Context, args []string) error {
 		return a.cmdKeyRotate(ctx, args[1:])
 	case "status":
 		return a.cmdKeyStatus(ctx, args[1:])
+	case "create":
+		return a.cmdKeyCreate(ctx, args[1:])
 	case "-h", "--help", "-help", "help":
 		fmt.Fprintln(a.stdout, "Usage: "+keyUsage)
 		return errHelpShown

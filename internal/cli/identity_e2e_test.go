@@ -67,6 +67,14 @@ func TestE2EIdentity(t *testing.T) {
 	if r := e.runCtx(ctx, stdin(pw, code), "login", "t", "--user", "root"); r.code != 0 || !strings.Contains(r.stdout, "with MFA") {
 		t.Fatalf("login with a code: %s", r)
 	}
+	// Step-up on the S3 plane: the bootstrap key (now root's) cannot delete
+	// a bucket; a key minted with --mfa can.
+	e.must("mb", "t/scratch")
+	e.expect(1, "denied", "rb", "t/scratch")
+	if r := e.must("key", "create", "t", "--mfa", "--save-as", "m"); !strings.Contains(r.stdout, "Expires") {
+		t.Fatalf("key create --mfa: %s", r)
+	}
+	e.must("rb", "m/scratch")
 	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana", "--role", "viewer"); r.code != 0 {
 		t.Fatalf("user add: %s", r)
 	}

@@ -127,6 +127,9 @@ type AccessKey struct {
 	Created      time.Time
 	// Expires is zero for a key that does not expire.
 	Expires time.Time
+	// MFAAt is when the MFA proof of the session that minted the key was
+	// given (`coffer key create --mfa`); zero for keys without one.
+	MFAAt time.Time
 }
 
 // StoredKEK is one key-encryption-key version wrapped by the root key. It is
@@ -243,6 +246,8 @@ type Store interface {
 	GetAccessKey(ctx context.Context, id string) (AccessKey, error)
 	ListAccessKeys(ctx context.Context) ([]AccessKey, error)
 	DeleteAccessKey(ctx context.Context, id string) error
+	// SetAccessKeyOwner moves every key of owner from to owner to.
+	SetAccessKeyOwner(ctx context.Context, from, to string) (int, error)
 
 	CreateUser(ctx context.Context, u User) error // ErrExists
 	GetUser(ctx context.Context, name string) (User, error)

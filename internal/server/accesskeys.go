@@ -54,18 +54,9 @@ func (a *accessKeys) SecretKey(ctx context.Context, id string) (string, error) {
 	return string(secret), nil
 }
 
-// owner returns the owner of an access key.
-func (a *accessKeys) owner(ctx context.Context, id string) (string, error) {
-	k, err := a.store.GetAccessKey(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	return k.Owner, nil
-}
-
 // create mints a new access key for owner and returns its id and secret.
 // The secret is stored only sealed.
-func (a *accessKeys) create(ctx context.Context, owner string, expires time.Time) (id, secret string, err error) {
+func (a *accessKeys) create(ctx context.Context, owner string, expires, mfaAt time.Time) (id, secret string, err error) {
 	idBytes := make([]byte, 15)
 	secretBytes := make([]byte, 30)
 	rand.Read(idBytes)
@@ -77,7 +68,7 @@ func (a *accessKeys) create(ctx context.Context, owner string, expires time.Time
 		return "", "", fmt.Errorf("seal access key secret: %w", err)
 	}
 	err = a.store.PutAccessKey(ctx, meta.AccessKey{
-		ID: id, SealedSecret: sealed, Owner: owner, Created: a.now().UTC(), Expires: expires,
+		ID: id, SealedSecret: sealed, Owner: owner, Created: a.now().UTC(), Expires: expires, MFAAt: mfaAt,
 	})
 	if err != nil {
 		return "", "", fmt.Errorf("store access key: %w", err)

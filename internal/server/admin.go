@@ -17,7 +17,7 @@ import (
 // access keys owned by the bootstrap admin.
 type adminAPI struct {
 	verifier *sigv4.Verifier
-	keys     *accessKeys
+	authz    *keyAuthz
 	vault    interface {
 		KeyStatus(ctx context.Context) ([]vault.KeyVersionStatus, error)
 	}
@@ -28,8 +28,8 @@ type adminAPI struct {
 }
 
 func (a *adminAPI) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /admin/v1/keys", a.authed(a.keyStatus))
-	mux.HandleFunc("POST /admin/v1/keys/rotate", a.authed(a.keyRotate))
+	mux.HandleFunc("GET /admin/v1/keys", a.authed("admin:GetKeyStatus", a.keyStatus))
+	mux.HandleFunc("POST /admin/v1/keys/rotate", a.authed("admin:RotateKeys", a.keyRotate))
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "NotFound", "no such admin endpoint")
 	})
@@ -39,7 +39,9 @@ func (a *adminAPI) routes(mux *http.ServeMux) {
 // maxAdminBody bounds admin request bodies.
 const maxAdminBody = 1 << 20
 
-func (a *adminAPI) authed(h http.HandlerFunc) http.HandlerFunc {
+// authed authenticates a SigV4-signed admin request and asks the policy
+// engine whether the key may do action.
+func (a *adminAPI) authed(action string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
 		res, err := a.verifier.Verify(r)
@@ -53,9 +55,9 @@ func (a *adminAPI) authed(h http.HandlerFunc) http.HandlerFunc {
 			writeJSONError(w, http.StatusInternalServerError, "InternalError", "authentication failed")
 			return
 		}
-		owner, err := a.keys.owner(r.Context(), res.AccessKeyID)
-		if err != nil || owner != adminOwner {
-			writeJSONError(w, http.StatusForbidden, "AccessDenied", "this access key may not use the admin API")
+		if err := a.authz.decide(r.Context(), res.AccessKeyID, action, "arn:coffer:admin:::keys"); err != nil {
+			a.log.Info("admin access denied", "access_key", res.AccessKeyID, "action", action, "reason", err.Error())
+			writeJSONError(w, http.StatusForbidden, "AccessDenied", "this access key may not "+action+": "+err.Error())
 			return
 		}
 		r.Body = res.Body

@@ -35,6 +35,7 @@ type identityAPI struct {
 		GetUser(ctx context.Context, name string) (meta.User, error)
 	}
 	setup *setupToken
+	keys  *accessKeys
 	log   *slog.Logger
 }
 
@@ -94,6 +95,7 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/v1/users", a.session(a.decide("admin:ListUsers", func(*http.Request) string { return "arn:coffer:admin:::users/*" }, a.handleListUsers)))
 	mux.HandleFunc("POST /admin/v1/users", a.session(a.handleCreateUser))
 	mux.HandleFunc("GET /admin/v1/explain", a.session(a.handleExplain))
+	mux.HandleFunc("POST /admin/v1/access-keys", a.session(a.handleCreateAccessKey))
 	mux.HandleFunc("DELETE /admin/v1/users/{name}", a.session(a.userOp("admin:DeleteUser", a.auth.DeleteUser)))
 	mux.HandleFunc("POST /admin/v1/users/{name}/lock", a.session(a.userOp("admin:LockUser", a.auth.Lock)))
 	mux.HandleFunc("POST /admin/v1/users/{name}/unlock", a.session(a.userOp("admin:UnlockUser", a.auth.Unlock)))
@@ -140,6 +142,10 @@ func (a *identityAPI) handleSetup(w http.ResponseWriter, r *http.Request) {
 		a.log.Error("setup: create first admin", "err", err)
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "could not create the first admin")
 		return
+	}
+	// The bootstrap access key belongs to the first admin from now on.
+	if _, err := a.keys.store.SetAccessKeyOwner(r.Context(), adminOwner, req.User); err != nil {
+		a.log.Error("setup: hand over the bootstrap key", "err", err)
 	}
 	a.log.Info("first admin created", "user", req.User)
 	writeJSON(w, http.StatusCreated, map[string]string{"user": req.User, "next": "log in, then enrol TOTP"})
@@ -435,4 +441,62 @@ func (a *identityAPI) mfaAtLogin(roles []string) bool {
 		}
 	}
 	return false
+}
+
+// Limits of access keys minted from a session.
+const (
+	maxKeyLifetime = 90 * 24 * time.Hour
+	// mfaKeyLifetime bounds keys that carry an MFA proof: short-lived, as
+	// step-up only honours proofs younger than policy.StepUpWindow anyway.
+	mfaKeyLifetime = time.Hour
+)
+
+// handleCreateAccessKey mints an S3 access key for the session's user
+// (`coffer key create`). With "mfa", the session must hold a fresh MFA proof
+// and the key carries it, so S3 requests can pass step-up for a few minutes.
+func (a *identityAPI) handleCreateAccessKey(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		MFA       bool  `json:"mfa"`
+		ExpiresIn int64 `json:"expires_in_seconds"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	id := identityOf(r)
+	if !a.allowed(w, r, "admin:CreateAccessKey", "arn:coffer:admin:::users/"+id.User) {
+		return
+	}
+	now := time.Now()
+	life := time.Duration(req.ExpiresIn) * time.Second
+	switch {
+	case req.ExpiresIn < 0 || life > maxKeyLifetime:
+		writeJSONError(w, http.StatusBadRequest, "InvalidExpiry", fmt.Sprintf("expiry must be between 0 (none) and %v", maxKeyLifetime))
+		return
+	case req.MFA && (life == 0 || life > mfaKeyLifetime):
+		life = mfaKeyLifetime
+	}
+	var mfaAt time.Time
+	if req.MFA {
+		if !id.MFA || now.Sub(id.MFAAt) > policy.StepUpWindow {
+			writeJSONError(w, http.StatusForbidden, "MFARequired", "an MFA key needs a session with a fresh MFA proof: log in again with a one-time code")
+			return
+		}
+		mfaAt = id.MFAAt
+	}
+	var expires time.Time
+	if life > 0 {
+		expires = now.Add(life).UTC()
+	}
+	keyID, secret, err := a.keys.create(r.Context(), id.User, expires, mfaAt)
+	if err != nil {
+		a.log.Error("create access key", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "could not create the key")
+		return
+	}
+	a.log.Info("access key created", "user", id.User, "access_key", keyID, "mfa", req.MFA, "expires", expires)
+	out := map[string]any{"access_key": keyID, "secret_key": secret, "mfa": req.MFA}
+	if !expires.IsZero() {
+		out["expires"] = expires
+	}
+	writeJSON(w, http.StatusCreated, out)
 }

@@ -223,10 +223,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.setupTok = tok
 
+	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now}
 	mux := http.NewServeMux()
-	(&identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, log: log}).routes(mux)
+	(&identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, log: log}).routes(mux)
 	admin := &adminAPI{
-		verifier: verifier, keys: keys, vault: s.vault, rotate: keyring.Rotate, rewrap: rw, log: log,
+		verifier: verifier, authz: authz, vault: s.vault, rotate: keyring.Rotate, rewrap: rw, log: log,
 		healthy: func() error {
 			_, err := s.store.ListKEKs(context.Background())
 			return err
@@ -239,6 +240,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Region:      cfg.Region,
 		BaseDomains: hosts,
 		Logger:      log,
+		Authorize:   authz.s3,
 	}))
 	s.http = &http.Server{
 		Handler:           mux,
@@ -286,7 +288,7 @@ func (s *Server) bootstrapAdmin(ctx context.Context, keys *accessKeys) error {
 	}
 	var c Credentials
 	if len(existing) == 0 {
-		id, secret, err := keys.create(ctx, adminOwner, time.Time{})
+		id, secret, err := keys.create(ctx, adminOwner, time.Time{}, time.Time{})
 		if err != nil {
 			return fmt.Errorf("bootstrap admin key: %w", err)
 		}

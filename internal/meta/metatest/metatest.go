@@ -1039,7 +1039,7 @@ func testAccessKeys(t *testing.T, s meta.Store) {
 	ctx := t.Context()
 	keys := []meta.AccessKey{
 		{ID: "AKB", SealedSecret: []byte("s2"), Owner: "bob", Created: at(1)},
-		{ID: "AKA", SealedSecret: []byte("s1"), Owner: "alice", Created: at(2), Expires: at(3600)},
+		{ID: "AKA", SealedSecret: []byte("s1"), Owner: "alice", Created: at(2), Expires: at(3600), MFAAt: at(2)},
 	}
 	for _, k := range keys {
 		if err := s.PutAccessKey(ctx, k); err != nil {
@@ -1047,6 +1047,16 @@ func testAccessKeys(t *testing.T, s meta.Store) {
 		}
 	}
 	wantErr(t, "PutAccessKey(duplicate)", s.PutAccessKey(ctx, meta.AccessKey{ID: "AKA", SealedSecret: []byte("x"), Owner: "eve"}), meta.ErrExists)
+	if k, err := s.GetAccessKey(ctx, "AKA"); err != nil || !k.MFAAt.Equal(at(2)) {
+		t.Errorf("MFAAt did not round-trip: %+v, %v", k, err)
+	}
+	if n, err := s.SetAccessKeyOwner(ctx, "bob", "robert"); err != nil || n != 1 {
+		t.Errorf("SetAccessKeyOwner = %d, %v", n, err)
+	}
+	if k, _ := s.GetAccessKey(ctx, "AKB"); k.Owner != "robert" {
+		t.Errorf("owner after SetAccessKeyOwner = %q", k.Owner)
+	}
+	s.SetAccessKeyOwner(ctx, "robert", "bob")
 	for _, k := range keys {
 		got, err := s.GetAccessKey(ctx, k.ID)
 		if err != nil {

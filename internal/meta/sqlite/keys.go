@@ -11,16 +11,34 @@ import (
 
 // Access keys.
 
-const accessKeyCols = `id, sealed_secret, owner, created, expires`
+const accessKeyCols = `id, sealed_secret, owner, created, expires, mfa_at`
 
 func scanAccessKey(sc interface{ Scan(...any) error }) (meta.AccessKey, error) {
 	var k meta.AccessKey
-	var created, expires int64
-	if err := sc.Scan(&k.ID, &k.SealedSecret, &k.Owner, &created, &expires); err != nil {
+	var created, expires, mfaAt int64
+	if err := sc.Scan(&k.ID, &k.SealedSecret, &k.Owner, &created, &expires, &mfaAt); err != nil {
 		return k, err
 	}
-	k.Created, k.Expires = fromNanos(created), fromNanos(expires)
+	k.Created, k.Expires, k.MFAAt = fromNanos(created), fromNanos(expires), fromNanos(mfaAt)
 	return k, nil
+}
+
+// SetAccessKeyOwner moves every key of one owner to another (the bootstrap
+// key passes to the first admin user) and says how many moved.
+func (s *Store) SetAccessKeyOwner(ctx context.Context, from, to string) (int, error) {
+	var n int64
+	err := s.write(ctx, func(r runner) error {
+		res, err := r.exec(`UPDATE access_keys SET owner = ? WHERE owner = ?`, to, from)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("meta/sqlite: set access key owner: %w", err)
+	}
+	return int(n), nil
 }
 
 // PutAccessKey stores a new access key; meta.ErrExists if the id is taken.
@@ -37,8 +55,8 @@ func (s *Store) PutAccessKey(ctx context.Context, k meta.AccessKey) error {
 		if taken {
 			return meta.ErrExists
 		}
-		_, err = r.exec(`INSERT INTO access_keys (`+accessKeyCols+`) VALUES (?, ?, ?, ?, ?)`,
-			k.ID, secret, k.Owner, nanos(k.Created), nanos(k.Expires))
+		_, err = r.exec(`INSERT INTO access_keys (`+accessKeyCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			k.ID, secret, k.Owner, nanos(k.Created), nanos(k.Expires), nanos(k.MFAAt))
 		return err
 	})
 	if err != nil {

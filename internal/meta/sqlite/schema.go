@@ -105,6 +105,10 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_user ON sessions (user_name);
 `,
+	// 3: access keys minted from an MFA-verified session carry its time.
+	`
+ALTER TABLE access_keys ADD COLUMN mfa_at INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // schemaVersion is the schema version this code writes and understands.
