@@ -126,7 +126,9 @@ Manage the server's key-encryption keys (KEKs).
 Subcommands:
   rotate ALIAS             add a new KEK version; data keys are rewrapped in the background
   status ALIAS [--watch]   show KEK versions, data keys per version, and rewrap progress
-  create ALIAS [--mfa]     mint an S3 access key for the logged-in user (see coffer key create --help)`
+  create ALIAS [--mfa]     mint an S3 access key for the logged-in user (see coffer key create --help)
+  ls ALIAS [--user NAME]   list access keys (yours, or NAME's)
+  rm ALIAS ACCESS_KEY      revoke an access key`
 
 func (a *app) cmdKey(ctx context.Context, args []string) error {
 	sub := ""
@@ -140,6 +142,10 @@ func (a *app) cmdKey(ctx context.Context, args []string) error {
 		return a.cmdKeyStatus(ctx, args[1:])
 	case "create":
 		return a.cmdKeyCreate(ctx, args[1:])
+	case "ls":
+		return a.cmdKeyLs(ctx, args[1:])
+	case "rm":
+		return a.cmdKeyRm(ctx, args[1:])
 	case "-h", "--help", "-help", "help":
 		fmt.Fprintln(a.stdout, "Usage: "+keyUsage)
 		return errHelpShown

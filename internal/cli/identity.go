@@ -550,3 +550,63 @@ new alias with ALIAS's endpoint and CA. The secret is shown once.`)
 	}
 	return nil
 }
+
+func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
+	fs := newFlags("key ls", "coffer key ls ALIAS [--user NAME]\n\nList S3 access keys: yours, or NAME's (administrators).")
+	var user string
+	fs.StringVar(&user, "user", "", "whose keys (default: yours)")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	if err != nil {
+		return err
+	}
+	path := "/access-keys"
+	if user != "" {
+		path += "?" + url.Values{"user": {user}}.Encode()
+	}
+	var out []struct {
+		ID      string     `json:"access_key"`
+		Created time.Time  `json:"created"`
+		Expires *time.Time `json:"expires"`
+		MFA     bool       `json:"mfa"`
+	}
+	if err := r.sessionCall(ctx, http.MethodGet, path, tok, nil, &out); err != nil {
+		return fmt.Errorf("list access keys on %s: %w", name, err)
+	}
+	if fs.common.json {
+		return a.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCESS KEY\tCREATED\tEXPIRES\tMFA")
+	for _, k := range out {
+		exp := "never"
+		if k.Expires != nil {
+			exp = k.Expires.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", k.ID, k.Created.Format(time.RFC3339), exp, k.MFA)
+	}
+	return tw.Flush()
+}
+
+func (a *app) cmdKeyRm(ctx context.Context, args []string) error {
+	fs := newFlags("key rm", "coffer key rm ALIAS ACCESS_KEY\n\nRevoke an S3 access key at once.")
+	pos, err := a.parse(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	if err != nil {
+		return err
+	}
+	if err := r.sessionCall(ctx, http.MethodDelete, "/access-keys/"+url.PathEscape(pos[1]), tok, nil, nil); err != nil {
+		return fmt.Errorf("revoke %s on %s: %w", pos[1], name, err)
+	}
+	if fs.common.json {
+		return a.printJSON(map[string]any{"status": "success", "access_key": pos[1]})
+	}
+	fmt.Fprintf(a.stdout, "Access key %s revoked on %s.\n", pos[1], name)
+	return nil
+}

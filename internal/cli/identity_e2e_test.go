@@ -75,6 +75,25 @@ func TestE2EIdentity(t *testing.T) {
 		t.Fatalf("key create --mfa: %s", r)
 	}
 	e.must("rb", "m/scratch")
+	// The MFA key is listed (not its secret) and can be revoked.
+	ls := e.must("key", "ls", "t")
+	if !strings.Contains(ls.stdout, "true") {
+		t.Fatalf("key ls does not show the MFA key: %s", ls)
+	}
+	var keys []struct {
+		ID  string `json:"access_key"`
+		MFA bool   `json:"mfa"`
+	}
+	json.Unmarshal([]byte(e.must("key", "ls", "t", "--json").stdout), &keys)
+	for _, k := range keys {
+		if k.MFA {
+			e.must("key", "rm", "t", k.ID)
+		}
+	}
+	e.must("mb", "t/scratch2")
+	if r := e.run("rb", "m/scratch2"); r.code != 1 || !strings.Contains(strings.ToLower(r.stderr), "access key") {
+		t.Fatalf("a revoked key still works: %s", r)
+	}
 	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana", "--role", "viewer"); r.code != 0 {
 		t.Fatalf("user add: %s", r)
 	}

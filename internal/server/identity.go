@@ -96,6 +96,8 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/v1/users", a.session(a.handleCreateUser))
 	mux.HandleFunc("GET /admin/v1/explain", a.session(a.handleExplain))
 	mux.HandleFunc("POST /admin/v1/access-keys", a.session(a.handleCreateAccessKey))
+	mux.HandleFunc("GET /admin/v1/access-keys", a.session(a.handleListAccessKeys))
+	mux.HandleFunc("DELETE /admin/v1/access-keys/{id}", a.session(a.handleDeleteAccessKey))
 	mux.HandleFunc("DELETE /admin/v1/users/{name}", a.session(a.userOp("admin:DeleteUser", a.auth.DeleteUser)))
 	mux.HandleFunc("POST /admin/v1/users/{name}/lock", a.session(a.userOp("admin:LockUser", a.auth.Lock)))
 	mux.HandleFunc("POST /admin/v1/users/{name}/unlock", a.session(a.userOp("admin:UnlockUser", a.auth.Unlock)))
@@ -499,4 +501,63 @@ func (a *identityAPI) handleCreateAccessKey(w http.ResponseWriter, r *http.Reque
 		out["expires"] = expires
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// handleListAccessKeys lists the keys of the session's user, or of ?user=
+// for those allowed admin:ListAccessKeys on that user. Secrets never leave.
+func (a *identityAPI) handleListAccessKeys(w http.ResponseWriter, r *http.Request) {
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		user = identityOf(r).User
+	}
+	if !a.allowed(w, r, "admin:ListAccessKeys", "arn:coffer:admin:::users/"+user) {
+		return
+	}
+	all, err := a.keys.store.ListAccessKeys(r.Context())
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot list keys")
+		return
+	}
+	type keyJSON struct {
+		ID      string     `json:"access_key"`
+		Created time.Time  `json:"created"`
+		Expires *time.Time `json:"expires,omitempty"`
+		MFA     bool       `json:"mfa"`
+	}
+	out := []keyJSON{}
+	for _, k := range all {
+		if k.Owner != user {
+			continue
+		}
+		kj := keyJSON{ID: k.ID, Created: k.Created, MFA: !k.MFAAt.IsZero()}
+		if !k.Expires.IsZero() {
+			e := k.Expires
+			kj.Expires = &e
+		}
+		out = append(out, kj)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleDeleteAccessKey revokes a key, decided on the key owner's user.
+func (a *identityAPI) handleDeleteAccessKey(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	k, err := a.keys.store.GetAccessKey(r.Context(), id)
+	if errors.Is(err, meta.ErrNoSuchAccessKey) {
+		writeJSONError(w, http.StatusNotFound, "NoSuchAccessKey", "no such access key")
+		return
+	}
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot read the key")
+		return
+	}
+	if !a.allowed(w, r, "admin:DeleteAccessKey", "arn:coffer:admin:::users/"+k.Owner) {
+		return
+	}
+	if err := a.keys.store.DeleteAccessKey(r.Context(), id); err != nil && !errors.Is(err, meta.ErrNoSuchAccessKey) {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot delete the key")
+		return
+	}
+	a.log.Info("access key deleted", "by", identityOf(r).User, "access_key", id, "owner", k.Owner)
+	w.WriteHeader(http.StatusNoContent)
 }
