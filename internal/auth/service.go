@@ -393,3 +393,17 @@ func (s *Service) Unlock(ctx context.Context, name string) error {
 func (s *Service) DeleteUser(ctx context.Context, name string) error {
 	return s.cfg.Store.DeleteUser(ctx, name)
 }
+
+// ResetMFA removes a user's TOTP secret and recovery codes (a lost phone)
+// and ends their sessions; they enrol again at their next login.
+func (s *Service) ResetMFA(ctx context.Context, name string) error {
+	err := s.cfg.Store.UpdateUser(ctx, name, func(u *meta.User) error {
+		u.TOTPSecret, u.TOTPLastStep, u.Recovery = nil, 0, nil
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.Store.DeleteUserSessions(ctx, name)
+	return err
+}

@@ -211,4 +211,19 @@ func TestLoginTOTPAndRecovery(t *testing.T) {
 	if _, err := s.Login(ctx, LoginRequest{User: "root", Password: "wrong-" + goodPassword, Code: code}); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("right code, wrong password: %v", err)
 	}
+	// A lost phone: an MFA reset removes the secret and the codes and ends
+	// the sessions; the next login must enrol again.
+	res, _ = s.Login(ctx, LoginRequest{User: "root", Password: goodPassword, RecoveryCode: codes[1]})
+	if err := s.ResetMFA(ctx, "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, res.Token); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("a session survived the MFA reset: %v", err)
+	}
+	if stored, _ := st.GetUser(ctx, "root"); stored.TOTPSecret != nil || stored.Recovery != nil {
+		t.Fatal("MFA reset left the secret or the recovery codes")
+	}
+	if res, err := s.Login(ctx, LoginRequest{User: "root", Password: goodPassword}); err != nil || !res.MustEnrollMFA {
+		t.Fatalf("login after the reset: %+v, %v; want MustEnrollMFA", res, err)
+	}
 }

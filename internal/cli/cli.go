@@ -136,7 +136,7 @@ func commands() []command {
 		{"login", "log in to the admin plane (password, then MFA code)", (*app).cmdLogin},
 		{"logout", "end the admin-plane session", (*app).cmdLogout},
 		{"whoami", "show the logged-in user", (*app).cmdWhoami},
-		{"mfa", "enrol a TOTP authenticator (enroll)", (*app).cmdMFA},
+		{"mfa", "enrol a TOTP authenticator, or reset a user's (enroll, reset)", (*app).cmdMFA},
 		{"user", "manage users (add, ls, rm, passwd, lock, unlock)", (*app).cmdUser},
 		{"policy", "explain an authorization decision (explain)", (*app).cmdPolicy},
 	}

@@ -300,8 +300,27 @@ func (a *app) cmdMFA(ctx context.Context, args []string) error {
 Enrol a TOTP authenticator for the logged-in user: prints the otpauth://
 URI (add it to an authenticator app) and ten single-use recovery codes,
 each shown once. Enrolment ends your sessions; log in again with a code.`)
+	if len(args) > 0 && args[0] == "reset" {
+		rfs := newFlags("mfa reset", "coffer mfa reset ALIAS USER\n\nRemove USER's authenticator and recovery codes (a lost phone) and end their sessions; they enrol again. Needs a fresh MFA proof.")
+		pos, err := a.parse(rfs, args[1:], 2, 2)
+		if err != nil {
+			return err
+		}
+		r, name, tok, err := a.sessionRemote(rfs.cmd, pos[0], &rfs.common)
+		if err != nil {
+			return err
+		}
+		if err := r.sessionCall(ctx, http.MethodDelete, "/users/"+url.PathEscape(pos[1])+"/mfa", tok, nil, nil); err != nil {
+			return fmt.Errorf("reset the MFA of %s on %s: %w", pos[1], name, err)
+		}
+		if rfs.common.json {
+			return a.printJSON(map[string]any{"status": "success", "user": pos[1]})
+		}
+		fmt.Fprintf(a.stdout, "MFA of %s reset on %s; they must enrol again.\n", pos[1], name)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "enroll" {
-		return usagef("mfa", "mfa: the subcommand is `enroll`")
+		return usagef("mfa", "mfa: the subcommands are enroll and reset")
 	}
 	pos, err := a.parse(fs, args[1:], 1, 1)
 	if err != nil {

@@ -102,6 +102,7 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/v1/users/{name}/lock", a.session(a.userOp("admin:LockUser", a.auth.Lock)))
 	mux.HandleFunc("POST /admin/v1/users/{name}/unlock", a.session(a.userOp("admin:UnlockUser", a.auth.Unlock)))
 	mux.HandleFunc("PUT /admin/v1/users/{name}/password", a.session(a.handleSetPassword))
+	mux.HandleFunc("DELETE /admin/v1/users/{name}/mfa", a.session(a.userOp("admin:ResetMFA", a.auth.ResetMFA)))
 }
 
 // readJSON decodes a bounded JSON body, refusing unknown fields.

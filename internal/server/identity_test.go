@@ -217,6 +217,12 @@ func TestFirstAdminSetupLoginMFA(t *testing.T) {
 	if st, _ := call(t, s, "POST", "/admin/v1/users/ana/unlock", admin, nil); st != 204 {
 		t.Fatalf("unlock: %d", st)
 	}
+	if st, _ := call(t, s, "DELETE", "/admin/v1/users/ana/mfa", viewer, nil); st != 403 && st != 401 {
+		t.Fatalf("a viewer reset MFA: %d", st)
+	}
+	if st, out := call(t, s, "DELETE", "/admin/v1/users/ana/mfa", admin, nil); st != 204 {
+		t.Fatalf("MFA reset: %d %v", st, out)
+	}
 	_, out = call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "ana", "password": pw})
 	viewer, _ = out["token"].(string)
 	const pw2 = "quasar-Murmur-58-plinth-vault"
