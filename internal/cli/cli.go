@@ -137,8 +137,9 @@ func commands() []command {
 		{"logout", "end the admin-plane session", (*app).cmdLogout},
 		{"whoami", "show the logged-in user", (*app).cmdWhoami},
 		{"mfa", "enrol a TOTP authenticator, or reset a user's (enroll, reset)", (*app).cmdMFA},
-		{"user", "manage users (add, ls, rm, passwd, lock, unlock)", (*app).cmdUser},
-		{"policy", "explain an authorization decision (explain)", (*app).cmdPolicy},
+		{"user", "manage users (add, ls, rm, passwd, roles, lock, unlock)", (*app).cmdUser},
+		{"policy", "store, list and explain policies (add, ls, explain)", (*app).cmdPolicy},
+		{"role", "store and list roles (add, ls)", (*app).cmdRole},
 	}
 }
 

@@ -430,6 +430,29 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "User %s %s on %s.\n", pos[1], done, name)
 		return nil
+	case "roles":
+		fs := newFlags("user roles", "coffer user roles ALIAS NAME --role ROLE[,ROLE]\n\nSet a user's roles (replaces them). Needs a fresh MFA proof.")
+		var roles string
+		fs.StringVar(&roles, "role", "", "comma-separated roles")
+		pos, err := a.parse(fs, args[1:], 2, 2)
+		if err != nil {
+			return err
+		}
+		if roles == "" {
+			return usagef(fs.cmd, "user roles: --role is required")
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		if err := r.sessionCall(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/roles", tok, map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
+			return fmt.Errorf("set the roles of %s on %s: %w", pos[1], name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")})
+		}
+		fmt.Fprintf(a.stdout, "User %s on %s now has roles %s.\n", pos[1], name, roles)
+		return nil
 	case "passwd":
 		fs := newFlags("user passwd", "coffer user passwd ALIAS NAME\n\nChange a password: your own (asks for the current one) or, as an administrator, another user's.")
 		pos, err := a.parse(fs, args[1:], 2, 2)
@@ -468,8 +491,11 @@ Ask the server whether NAME may do ACTION on ARN, and which policy
 statement decides (for example: --action s3:GetObject
 --resource arn:coffer:s3:::footage/day1/a.mov). --mfa evaluates as if the
 user had just given an MFA proof.`)
+	if len(args) > 0 && (args[0] == "add" || args[0] == "ls") {
+		return a.cmdPolicyStore(ctx, args)
+	}
 	if len(args) == 0 || args[0] != "explain" {
-		return usagef("policy", "policy: the subcommand is `explain`")
+		return usagef("policy", "policy: the subcommands are add, ls and explain")
 	}
 	var user, action, resource string
 	var mfa bool
@@ -628,4 +654,117 @@ func (a *app) cmdKeyRm(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "Access key %s revoked on %s.\n", pos[1], name)
 	return nil
+}
+
+// cmdPolicyStore is `policy add ALIAS NAME FILE` and `policy ls ALIAS`.
+func (a *app) cmdPolicyStore(ctx context.Context, args []string) error {
+	if args[0] == "ls" {
+		fs := newFlags("policy ls", "coffer policy ls ALIAS\n\nList policy names (built-in ones start with coffer-).")
+		pos, err := a.parse(fs, args[1:], 1, 1)
+		if err != nil {
+			return err
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Policies []string `json:"policies"`
+		}
+		if err := r.sessionCall(ctx, http.MethodGet, "/policies", tok, nil, &out); err != nil {
+			return fmt.Errorf("list policies on %s: %w", name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(out)
+		}
+		for _, p := range out.Policies {
+			fmt.Fprintln(a.stdout, p)
+		}
+		return nil
+	}
+	fs := newFlags("policy add", "coffer policy add ALIAS NAME FILE\n\nStore (or replace) a policy document; see docs/policy-language.md. Needs a fresh MFA proof.")
+	pos, err := a.parse(fs, args[1:], 3, 3)
+	if err != nil {
+		return err
+	}
+	doc, err := os.ReadFile(pos[2])
+	if err != nil {
+		return err
+	}
+	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	if err != nil {
+		return err
+	}
+	if err := r.sessionCall(ctx, http.MethodPut, "/policies/"+url.PathEscape(pos[1]), tok, json.RawMessage(doc), nil); err != nil {
+		return fmt.Errorf("store policy %s on %s: %w", pos[1], name, err)
+	}
+	if fs.common.json {
+		return a.printJSON(map[string]any{"status": "success", "policy": pos[1]})
+	}
+	fmt.Fprintf(a.stdout, "Policy %s stored on %s.\n", pos[1], name)
+	return nil
+}
+
+func (a *app) cmdRole(ctx context.Context, args []string) error {
+	sub := ""
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	switch sub {
+	case "ls":
+		fs := newFlags("role ls", "coffer role ls ALIAS\n\nList roles with their policies.")
+		pos, err := a.parse(fs, args[1:], 1, 1)
+		if err != nil {
+			return err
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		var out []struct {
+			Name       string   `json:"name"`
+			Policies   []string `json:"policies"`
+			MFAAtLogin bool     `json:"mfa_at_login"`
+			Builtin    bool     `json:"builtin"`
+		}
+		if err := r.sessionCall(ctx, http.MethodGet, "/roles", tok, nil, &out); err != nil {
+			return fmt.Errorf("list roles on %s: %w", name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(out)
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ROLE\tPOLICIES\tMFA AT LOGIN\tBUILT-IN")
+		for _, r := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", r.Name, strings.Join(r.Policies, ","), r.MFAAtLogin, r.Builtin)
+		}
+		return tw.Flush()
+	case "add":
+		fs := newFlags("role add", "coffer role add ALIAS NAME --policy P[,P] [--mfa]\n\nStore (or replace) a role. Needs a fresh MFA proof.")
+		var policies string
+		var mfa bool
+		fs.StringVar(&policies, "policy", "", "comma-separated policy names")
+		fs.BoolVar(&mfa, "mfa", false, "holders must log in with MFA")
+		pos, err := a.parse(fs, args[1:], 2, 2)
+		if err != nil {
+			return err
+		}
+		if policies == "" {
+			return usagef(fs.cmd, "role add: --policy is required")
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		body := map[string]any{"policies": strings.Split(policies, ","), "mfa_at_login": mfa}
+		if err := r.sessionCall(ctx, http.MethodPut, "/roles/"+url.PathEscape(pos[1]), tok, body, nil); err != nil {
+			return fmt.Errorf("store role %s on %s: %w", pos[1], name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(map[string]any{"status": "success", "role": pos[1]})
+		}
+		fmt.Fprintf(a.stdout, "Role %s stored on %s.\n", pos[1], name)
+		return nil
+	}
+	return usagef("role", "role: the subcommands are add and ls")
 }

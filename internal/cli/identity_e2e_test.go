@@ -97,6 +97,24 @@ func TestE2EIdentity(t *testing.T) {
 	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana", "--role", "viewer"); r.code != 0 {
 		t.Fatalf("user add: %s", r)
 	}
+	// Custom policy and role, assigned to ana.
+	doc := filepath.Join(e.dir, "crew.json")
+	os.WriteFile(doc, []byte(`{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:coffer:s3:::dailies/*"}]}`), 0o600)
+	e.must("policy", "add", "t", "crew-write", doc)
+	os.WriteFile(doc, []byte(`{"Version":"2026-01-01"`), 0o600)
+	e.expect(1, "", "policy", "add", "t", "broken", doc)
+	e.must("role", "add", "t", "crew", "--policy", "crew-write")
+	e.expect(1, "no such policy", "role", "add", "t", "crew2", "--policy", "nope")
+	e.must("user", "roles", "t", "ana", "--role", "viewer,crew")
+	if r := e.must("role", "ls", "t"); !strings.Contains(r.stdout, "crew-write") {
+		t.Fatalf("role ls: %s", r)
+	}
+	if r := e.must("policy", "ls", "t"); !strings.Contains(r.stdout, "crew-write") || !strings.Contains(r.stdout, "coffer-viewer") {
+		t.Fatalf("policy ls: %s", r)
+	}
+	if r := e.must("policy", "explain", "t", "--user", "ana", "--action", "s3:PutObject", "--resource", "arn:coffer:s3:::dailies/x"); !strings.Contains(r.stdout, "crew-write") {
+		t.Fatalf("explain after role assignment: %s", r)
+	}
 	if r := e.must("user", "ls", "t"); !strings.Contains(r.stdout, "ana") || !strings.Contains(r.stdout, "root") {
 		t.Fatalf("user ls: %s", r)
 	}

@@ -199,6 +199,20 @@ var (
 	ErrNoSuchSession = errors.New("meta: no such session")
 )
 
+// PolicyDoc is an administrator-defined policy document (JSON, validated by
+// package policy before it is stored).
+type PolicyDoc struct {
+	Name     string
+	Document string
+}
+
+// RoleDef is an administrator-defined role.
+type RoleDef struct {
+	Name       string
+	Policies   []string
+	MFAAtLogin bool
+}
+
 // Store is the metadata store. All methods are safe for concurrent use. A
 // method that returns nil has made its change durable (fsynced).
 type Store interface {
@@ -266,6 +280,12 @@ type Store interface {
 	DeleteSession(ctx context.Context, hash []byte) error
 	// DeleteUserSessions revokes every session of a user.
 	DeleteUserSessions(ctx context.Context, user string) (int, error)
+
+	// PutPolicyDoc creates or replaces a policy; PutRoleDef a role.
+	PutPolicyDoc(ctx context.Context, p PolicyDoc) error
+	ListPolicyDocs(ctx context.Context) ([]PolicyDoc, error)
+	PutRoleDef(ctx context.Context, r RoleDef) error
+	ListRoleDefs(ctx context.Context) ([]RoleDef, error)
 
 	ListKEKs(ctx context.Context) ([]StoredKEK, error)
 	PutKEK(ctx context.Context, k StoredKEK) error // ErrExists if the version is taken

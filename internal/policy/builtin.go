@@ -3,6 +3,9 @@ package policy
 // builtinPrefix names built-in policies; users cannot create or change them.
 const builtinPrefix = "coffer-"
 
+// selfService is the policy every role holds.
+const selfService = "coffer-self-service"
+
 func allow(sid string, actions []string, resources ...string) Statement {
 	return Statement{Sid: sid, Effect: Allow, Action: actions, Resource: resources}
 }

@@ -155,8 +155,20 @@ func (e *Engine) PutRole(r Role) error {
 		}
 	}
 	r.Policies = slices.Clone(r.Policies)
+	// Everyone manages their own password, MFA, keys and sessions, whatever
+	// role an administrator composes (an explicit Deny can still take it away).
+	if !slices.Contains(r.Policies, selfService) {
+		r.Policies = append(r.Policies, selfService)
+	}
 	e.roles[r.Name] = r
 	return nil
+}
+
+// Policies lists policy names, sorted (built-in ones start with "coffer-").
+func (e *Engine) Policies() []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return slices.Sorted(maps.Keys(e.policies))
 }
 
 // Role returns a role by name.

@@ -34,9 +34,10 @@ type identityAPI struct {
 		ListUsers(ctx context.Context) ([]meta.User, error)
 		GetUser(ctx context.Context, name string) (meta.User, error)
 	}
-	setup *setupToken
-	keys  *accessKeys
-	log   *slog.Logger
+	setup    *setupToken
+	keys     *accessKeys
+	policies policyStore
+	log      *slog.Logger
 }
 
 // setupToken is the one-time token printed at first start; whoever presents
@@ -103,6 +104,11 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/v1/users/{name}/unlock", a.session(a.userOp("admin:UnlockUser", a.auth.Unlock)))
 	mux.HandleFunc("PUT /admin/v1/users/{name}/password", a.session(a.handleSetPassword))
 	mux.HandleFunc("DELETE /admin/v1/users/{name}/mfa", a.session(a.userOp("admin:ResetMFA", a.auth.ResetMFA)))
+	mux.HandleFunc("PUT /admin/v1/users/{name}/roles", a.session(a.handleAssignRoles))
+	mux.HandleFunc("GET /admin/v1/policies", a.session(a.decide("admin:ListPolicies", func(*http.Request) string { return "arn:coffer:admin:::policies/*" }, a.handleListPolicies)))
+	mux.HandleFunc("PUT /admin/v1/policies/{name}", a.session(a.handlePutPolicy))
+	mux.HandleFunc("GET /admin/v1/roles", a.session(a.decide("admin:ListRoles", func(*http.Request) string { return "arn:coffer:admin:::roles/*" }, a.handleListRoles)))
+	mux.HandleFunc("PUT /admin/v1/roles/{name}", a.session(a.handlePutRole))
 }
 
 // readJSON decodes a bounded JSON body, refusing unknown fields.

@@ -173,6 +173,49 @@ func TestFirstAdminSetupLoginMFA(t *testing.T) {
 	if err := vk.RemoveObject(ctx, "footage", "a.mov", minio.RemoveObjectOptions{}); minio.ToErrorResponse(err).Code != "AccessDenied" {
 		t.Fatalf("viewer deletes: %v, want AccessDenied", err)
 	}
+	// Custom policies and roles, assigned to a user, reach the S3 plane.
+	rw := `{"Version":"2026-01-01","Statement":[{"Sid":"CrewWrites","Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":"arn:coffer:s3:::footage/*"}]}`
+	putRaw := func(path, token, body string) int {
+		req, _ := http.NewRequest("PUT", s.Endpoint()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := (&http.Client{Transport: trustingTransport(t, s.CAFile())}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := putRaw("/admin/v1/policies/footage-rw", viewer, rw); st != 403 {
+		t.Fatalf("a viewer stored a policy: %d", st)
+	}
+	if st := putRaw("/admin/v1/policies/footage-rw", admin, `{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":"request.ip"}]}`); st != 400 {
+		t.Fatalf("a policy with a non-bool condition: %d", st)
+	}
+	if st := putRaw("/admin/v1/policies/coffer-admin", admin, rw); st != 403 {
+		t.Fatalf("overwriting a built-in policy: %d", st)
+	}
+	if st := putRaw("/admin/v1/policies/footage-rw", admin, rw); st != 204 {
+		t.Fatalf("store a policy: %d", st)
+	}
+	if st, out := call(t, s, "PUT", "/admin/v1/roles/crew", admin, map[string]any{"policies": []string{"nope"}}); st != 400 || errCode(out) != "NoSuchPolicy" {
+		t.Fatalf("role with a missing policy: %d %v", st, out)
+	}
+	if st, _ := call(t, s, "PUT", "/admin/v1/roles/admin", admin, map[string]any{"policies": []string{"footage-rw"}}); st != 403 {
+		t.Fatalf("overwriting a built-in role: %d", st)
+	}
+	if st, out := call(t, s, "PUT", "/admin/v1/roles/crew", admin, map[string]any{"policies": []string{"footage-rw"}}); st != 204 {
+		t.Fatalf("store a role: %d %v", st, out)
+	}
+	if st, out := call(t, s, "PUT", "/admin/v1/users/ana/roles", admin, map[string]any{"roles": []string{"crew"}}); st != 204 {
+		t.Fatalf("assign a role: %d %v", st, out)
+	}
+	if _, err := vk.PutObject(ctx, "footage", "crew.mov", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("ana's key after she got the crew role: %v", err)
+	}
+	if err := vk.MakeBucket(ctx, "other", minio.MakeBucketOptions{}); minio.ToErrorResponse(err).Code != "AccessDenied" {
+		t.Fatalf("the crew role created a bucket: %v", err)
+	}
+
 	// The admin plane's key endpoints too: status yes, rotation only with MFA.
 	if st, body := adminDo(t, s, readCreds(t, s), http.MethodGet, "/admin/v1/keys"); st != 200 {
 		t.Fatalf("key status with the admin key: %d %s", st, body)

@@ -203,6 +203,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := loadPolicies(ctx, s.store, engine, log); err != nil {
+		return nil, err
+	}
 	ids, err := auth.New(auth.Config{
 		Store: s.store, Sealer: keyring,
 		MFARequired: func(roles []string) bool {
@@ -225,7 +228,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now}
 	mux := http.NewServeMux()
-	(&identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, log: log}).routes(mux)
+	(&identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, log: log}).routes(mux)
 	admin := &adminAPI{
 		verifier: verifier, authz: authz, vault: s.vault, rotate: keyring.Rotate, rewrap: rw, log: log,
 		healthy: func() error {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/signer"
 
+	"github.com/coffer-vault/coffer/internal/meta"
+	"github.com/coffer-vault/coffer/internal/policy"
 	"github.com/coffer-vault/coffer/internal/testutil"
 )
 
@@ -413,5 +416,40 @@ func TestMainServesUntilCancelled(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d; stderr %s", code, errb.String())
+	}
+}
+
+// TestPoliciesSurviveRestart: stored policies and roles are loaded into the
+// engine at start, and a stored document that no longer compiles grants
+// nothing rather than stopping the server.
+func TestPoliciesSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := startTestServer(t, dir)
+	doc := `{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:coffer:s3:::b/*"}]}`
+	if err := s.store.PutPolicyDoc(ctx, meta.PolicyDoc{Name: "reader", Document: doc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.PutPolicyDoc(ctx, meta.PolicyDoc{Name: "broken", Document: "{"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.PutRoleDef(ctx, meta.RoleDef{Name: "readers", Policies: []string{"reader"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Shutdown(ctx)
+	s2 := startTestServer(t, dir)
+	e, err := policy.NewEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loadPolicies(ctx, s2.store, e, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	p := policy.Principal{User: "x", Roles: []string{"readers"}}
+	if d := e.Decide(p, "s3:GetObject", "arn:coffer:s3:::b/k", policy.Request{}); !d.Allow {
+		t.Fatalf("stored role not loaded: %+v", d)
+	}
+	if slices.Contains(e.Policies(), "broken") {
+		t.Fatal("a broken stored policy was loaded")
 	}
 }

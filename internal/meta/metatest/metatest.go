@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"ConditionalPut", testConditionalPut},
 		{"SealedValues", testSealedValues},
 		{"UsersAndSessions", testUsersAndSessions},
+		{"PoliciesAndRoles", testPoliciesAndRoles},
 		{"Uploads", testUploads},
 		{"ListUploads", testListUploads},
 		{"Parts", testParts},
@@ -571,6 +572,29 @@ func testUsersAndSessions(t *testing.T, s meta.Store) {
 	wantErr(t, "DeleteUser(missing)", s.DeleteUser(ctx, "ana"), meta.ErrNoSuchUser)
 	if users, err := s.ListUsers(ctx); err != nil || len(users) != 0 {
 		t.Fatalf("ListUsers after delete = %v, %v", users, err)
+	}
+}
+
+func testPoliciesAndRoles(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	for _, p := range []meta.PolicyDoc{{Name: "b", Document: "{1}"}, {Name: "a", Document: "{2}"}, {Name: "b", Document: "{3}"}} {
+		if err := s.PutPolicyDoc(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps, err := s.ListPolicyDocs(ctx)
+	if err != nil || len(ps) != 2 || ps[0].Name != "a" || ps[1].Document != "{3}" {
+		t.Fatalf("ListPolicyDocs = %+v, %v; want a, then b replaced", ps, err)
+	}
+	if err := s.PutRoleDef(ctx, meta.RoleDef{Name: "crew", Policies: []string{"a", "b"}, MFAAtLogin: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutRoleDef(ctx, meta.RoleDef{Name: "bad", Policies: []string{"x,y"}}); err == nil {
+		t.Error("a policy name with a comma was stored")
+	}
+	rs, err := s.ListRoleDefs(ctx)
+	if err != nil || len(rs) != 1 || !rs[0].MFAAtLogin || !slices.Equal(rs[0].Policies, []string{"a", "b"}) {
+		t.Fatalf("ListRoleDefs = %+v, %v", rs, err)
 	}
 }
 

@@ -109,6 +109,18 @@ CREATE INDEX sessions_by_user ON sessions (user_name);
 	`
 ALTER TABLE access_keys ADD COLUMN mfa_at INTEGER NOT NULL DEFAULT 0;
 `,
+	// 4: administrator-defined policies and roles (built-ins live in code).
+	`
+CREATE TABLE policies (
+	name     TEXT PRIMARY KEY,
+	document TEXT NOT NULL
+);
+CREATE TABLE roles (
+	name         TEXT PRIMARY KEY,
+	policies     TEXT NOT NULL,
+	mfa_at_login INTEGER NOT NULL DEFAULT 0
+);
+`,
 }
 
 // schemaVersion is the schema version this code writes and understands.
