@@ -237,7 +237,7 @@ func (h *handler) authorize(rq *request, action, bucket, key string) error {
 	if h.authz == nil {
 		return nil
 	}
-	err := h.authz(rq.ctx(), rq.accessKey, action, bucket, key)
+	err := h.authz(context.WithValue(rq.ctx(), clientIPKey{}, clientIP(rq.r)), rq.accessKey, action, bucket, key)
 	if err == nil {
 		return nil
 	}
@@ -571,4 +571,21 @@ func route(method, bucket, key string, q url.Values, hdr http.Header) (op, error
 		return notImpl()
 	}
 	return notAllowed()
+}
+
+type clientIPKey struct{}
+
+// ClientIP returns the source address of the request an Authorize call is
+// about ("" outside one), for conditions on request.ip.
+func ClientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/policy"
+	"github.com/coffer-vault/coffer/internal/s3api"
 )
 
 // keyAuthz turns an access key into a policy principal and asks the engine,
@@ -62,7 +63,7 @@ func (a *keyAuthz) decide(ctx context.Context, accessKeyID, action, resource str
 	if err != nil {
 		return err
 	}
-	d := a.engine.Decide(p, action, resource, policy.Request{Time: a.now()})
+	d := a.engine.Decide(p, action, resource, policy.Request{Time: a.now(), IP: s3api.ClientIP(ctx)})
 	if !d.Allow {
 		return &errDenied{d.Reason}
 	}

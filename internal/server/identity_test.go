@@ -216,6 +216,23 @@ func TestFirstAdminSetupLoginMFA(t *testing.T) {
 		t.Fatalf("the crew role created a bucket: %v", err)
 	}
 
+	// Conditions see the S3 request's source address.
+	for _, tc := range []struct {
+		ip    string
+		allow bool
+	}{{"192.0.2.1", false}, {"127.0.0.1", true}} {
+		cond := `{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:coffer:s3:::footage/*","Condition":"request.ip == '` + tc.ip + `'"}]}`
+		if st := putRaw("/admin/v1/policies/net", admin, cond); st != 204 {
+			t.Fatalf("store the ip policy: %d", st)
+		}
+		call(t, s, "PUT", "/admin/v1/roles/netcrew", admin, map[string]any{"policies": []string{"net"}})
+		call(t, s, "PUT", "/admin/v1/users/ana/roles", admin, map[string]any{"roles": []string{"netcrew"}})
+		_, err := vk.StatObject(ctx, "footage", "a.mov", minio.StatObjectOptions{})
+		if (err == nil) != tc.allow {
+			t.Fatalf("GetObject under request.ip == %s: %v, want allowed=%v", tc.ip, err, tc.allow)
+		}
+	}
+
 	// The admin plane's key endpoints too: status yes, rotation only with MFA.
 	if st, body := adminDo(t, s, readCreds(t, s), http.MethodGet, "/admin/v1/keys"); st != 200 {
 		t.Fatalf("key status with the admin key: %d %s", st, body)
