@@ -17,6 +17,7 @@ type Store interface {
 	GetUser(ctx context.Context, name string) (meta.User, error)
 	UpdateUser(ctx context.Context, name string, fn func(*meta.User) error) error
 	DeleteUser(ctx context.Context, name string) error
+	ListGroups(ctx context.Context) ([]meta.Group, error)
 	PutSession(ctx context.Context, s meta.Session) error
 	GetSession(ctx context.Context, hash []byte) (meta.Session, error)
 	TouchSession(ctx context.Context, hash []byte, lastSeen, mfaAt time.Time) error
@@ -287,7 +288,11 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 	if err := s.cfg.Store.PutSession(ctx, se); err != nil {
 		return LoginResult{}, err
 	}
-	return LoginResult{Token: token, MFA: mfa, MustEnrollMFA: !mfa && s.cfg.MFARequired(u.Roles)}, nil
+	roles, err := EffectiveRoles(ctx, s.cfg.Store, u)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{Token: token, MFA: mfa, MustEnrollMFA: !mfa && s.cfg.MFARequired(roles)}, nil
 }
 
 // fail records a failed attempt for a known user (locking the account when
@@ -356,7 +361,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Identity, err
 	if err := s.cfg.Store.TouchSession(ctx, h, now.UTC(), time.Time{}); err != nil {
 		return Identity{}, err
 	}
-	return Identity{User: u.Name, Roles: u.Roles, MFA: !se.MFAAt.IsZero(), MFAAt: se.MFAAt}, nil
+	roles, err := EffectiveRoles(ctx, s.cfg.Store, u)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{User: u.Name, Roles: roles, MFA: !se.MFAAt.IsZero(), MFAAt: se.MFAAt}, nil
 }
 
 // Logout ends the session of token.
@@ -406,4 +415,28 @@ func (s *Service) ResetMFA(ctx context.Context, name string) error {
 	}
 	_, err = s.cfg.Store.DeleteUserSessions(ctx, name)
 	return err
+}
+
+// EffectiveRoles are a user's own roles plus those of their groups, each once.
+func EffectiveRoles(ctx context.Context, groups interface {
+	ListGroups(ctx context.Context) ([]meta.Group, error)
+}, u meta.User) ([]string, error) {
+	roles := slices.Clone(u.Roles)
+	if len(u.Groups) == 0 {
+		return roles, nil
+	}
+	gs, err := groups.ListGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gs {
+		if slices.Contains(u.Groups, g.Name) {
+			for _, r := range g.Roles {
+				if !slices.Contains(roles, r) {
+					roles = append(roles, r)
+				}
+			}
+		}
+	}
+	return roles, nil
 }

@@ -137,9 +137,10 @@ func commands() []command {
 		{"logout", "end the admin-plane session", (*app).cmdLogout},
 		{"whoami", "show the logged-in user", (*app).cmdWhoami},
 		{"mfa", "enrol a TOTP authenticator, or reset a user's (enroll, reset)", (*app).cmdMFA},
-		{"user", "manage users (add, ls, rm, passwd, roles, lock, unlock)", (*app).cmdUser},
+		{"user", "manage users (add, ls, rm, passwd, roles, groups, lock, unlock)", (*app).cmdUser},
 		{"policy", "store, list and explain policies (add, ls, explain)", (*app).cmdPolicy},
 		{"role", "store and list roles (add, ls)", (*app).cmdRole},
+		{"group", "store and list groups (add, ls)", (*app).cmdGroup},
 	}
 }
 

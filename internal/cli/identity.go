@@ -453,6 +453,30 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "User %s on %s now has roles %s.\n", pos[1], name, roles)
 		return nil
+	case "groups":
+		fs := newFlags("user groups", "coffer user groups ALIAS NAME --group G[,G]\n\nSet a user's groups (replaces them; --group '' clears). Needs a fresh MFA proof.")
+		var groups string
+		fs.StringVar(&groups, "group", "", "comma-separated groups")
+		pos, err := a.parse(fs, args[1:], 2, 2)
+		if err != nil {
+			return err
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		list := []string{}
+		if groups != "" {
+			list = strings.Split(groups, ",")
+		}
+		if err := r.sessionCall(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/groups", tok, map[string]any{"groups": list}, nil); err != nil {
+			return fmt.Errorf("set the groups of %s on %s: %w", pos[1], name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "groups": list})
+		}
+		fmt.Fprintf(a.stdout, "User %s on %s is now in groups %s.\n", pos[1], name, strings.Join(list, ","))
+		return nil
 	case "passwd":
 		fs := newFlags("user passwd", "coffer user passwd ALIAS NAME\n\nChange a password: your own (asks for the current one) or, as an administrator, another user's.")
 		pos, err := a.parse(fs, args[1:], 2, 2)
@@ -767,4 +791,63 @@ func (a *app) cmdRole(ctx context.Context, args []string) error {
 		return nil
 	}
 	return usagef("role", "role: the subcommands are add and ls")
+}
+
+func (a *app) cmdGroup(ctx context.Context, args []string) error {
+	sub := ""
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	switch sub {
+	case "ls":
+		fs := newFlags("group ls", "coffer group ls ALIAS\n\nList groups and their roles.")
+		pos, err := a.parse(fs, args[1:], 1, 1)
+		if err != nil {
+			return err
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		var out []struct {
+			Name  string   `json:"name"`
+			Roles []string `json:"roles"`
+		}
+		if err := r.sessionCall(ctx, http.MethodGet, "/groups", tok, nil, &out); err != nil {
+			return fmt.Errorf("list groups on %s: %w", name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(out)
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GROUP\tROLES")
+		for _, g := range out {
+			fmt.Fprintf(tw, "%s\t%s\n", g.Name, strings.Join(g.Roles, ","))
+		}
+		return tw.Flush()
+	case "add":
+		fs := newFlags("group add", "coffer group add ALIAS NAME --role R[,R]\n\nStore (or replace) a group and the roles it gives its members. Needs a fresh MFA proof.")
+		var roles string
+		fs.StringVar(&roles, "role", "", "comma-separated roles")
+		pos, err := a.parse(fs, args[1:], 2, 2)
+		if err != nil {
+			return err
+		}
+		if roles == "" {
+			return usagef(fs.cmd, "group add: --role is required")
+		}
+		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		if err != nil {
+			return err
+		}
+		if err := r.sessionCall(ctx, http.MethodPut, "/groups/"+url.PathEscape(pos[1]), tok, map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
+			return fmt.Errorf("store group %s on %s: %w", pos[1], name, err)
+		}
+		if fs.common.json {
+			return a.printJSON(map[string]any{"status": "success", "group": pos[1]})
+		}
+		fmt.Fprintf(a.stdout, "Group %s stored on %s.\n", pos[1], name)
+		return nil
+	}
+	return usagef("group", "group: the subcommands are add and ls")
 }

@@ -105,7 +105,13 @@ func TestE2EIdentity(t *testing.T) {
 	e.expect(1, "", "policy", "add", "t", "broken", doc)
 	e.must("role", "add", "t", "crew", "--policy", "crew-write")
 	e.expect(1, "no such policy", "role", "add", "t", "crew2", "--policy", "nope")
-	e.must("user", "roles", "t", "ana", "--role", "viewer,crew")
+	e.must("user", "roles", "t", "ana", "--role", "viewer")
+	e.must("group", "add", "t", "crews", "--role", "crew")
+	e.expect(1, "no group", "user", "groups", "t", "ana", "--group", "nope")
+	e.must("user", "groups", "t", "ana", "--group", "crews")
+	if r := e.must("group", "ls", "t"); !strings.Contains(r.stdout, "crews") {
+		t.Fatalf("group ls: %s", r)
+	}
 	if r := e.must("role", "ls", "t"); !strings.Contains(r.stdout, "crew-write") {
 		t.Fatalf("role ls: %s", r)
 	}

@@ -178,6 +178,7 @@ type User struct {
 	TOTPLastStep int64  // last accepted TOTP time step (replay refusal)
 	Recovery     []byte
 	Roles        []string
+	Groups       []string
 	Failures     int
 	LastFailure  time.Time
 	LockedUntil  time.Time
@@ -211,6 +212,12 @@ type RoleDef struct {
 	Name       string
 	Policies   []string
 	MFAAtLogin bool
+}
+
+// Group gives its members roles.
+type Group struct {
+	Name  string
+	Roles []string
 }
 
 // Store is the metadata store. All methods are safe for concurrent use. A
@@ -286,6 +293,10 @@ type Store interface {
 	ListPolicyDocs(ctx context.Context) ([]PolicyDoc, error)
 	PutRoleDef(ctx context.Context, r RoleDef) error
 	ListRoleDefs(ctx context.Context) ([]RoleDef, error)
+
+	// PutGroup creates or replaces a group.
+	PutGroup(ctx context.Context, g Group) error
+	ListGroups(ctx context.Context) ([]Group, error)
 
 	ListKEKs(ctx context.Context) ([]StoredKEK, error)
 	PutKEK(ctx context.Context, k StoredKEK) error // ErrExists if the version is taken

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/policy"
 	"github.com/coffer-vault/coffer/internal/s3api"
@@ -42,7 +43,9 @@ func (a *keyAuthz) principal(ctx context.Context, accessKeyID string) (policy.Pr
 		if a.now().Before(u.LockedUntil) {
 			return policy.Principal{}, &errDenied{"the key's owner is locked"}
 		}
-		p.Roles = u.Roles
+		if p.Roles, err = auth.EffectiveRoles(ctx, a.store, u); err != nil {
+			return policy.Principal{}, err
+		}
 	case errors.Is(err, meta.ErrNoSuchUser) && k.Owner == adminOwner:
 		p.Roles = []string{"admin"}
 		p.MFA, p.MFAAt = true, a.now()

@@ -105,6 +105,9 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /admin/v1/users/{name}/password", a.session(a.handleSetPassword))
 	mux.HandleFunc("DELETE /admin/v1/users/{name}/mfa", a.session(a.userOp("admin:ResetMFA", a.auth.ResetMFA)))
 	mux.HandleFunc("PUT /admin/v1/users/{name}/roles", a.session(a.handleAssignRoles))
+	mux.HandleFunc("PUT /admin/v1/users/{name}/groups", a.session(a.handleAssignGroups))
+	mux.HandleFunc("GET /admin/v1/groups", a.session(a.decide("admin:ListGroups", func(*http.Request) string { return "arn:coffer:admin:::groups/*" }, a.handleListGroups)))
+	mux.HandleFunc("PUT /admin/v1/groups/{name}", a.session(a.handlePutGroup))
 	mux.HandleFunc("GET /admin/v1/policies", a.session(a.decide("admin:ListPolicies", func(*http.Request) string { return "arn:coffer:admin:::policies/*" }, a.handleListPolicies)))
 	mux.HandleFunc("PUT /admin/v1/policies/{name}", a.session(a.handlePutPolicy))
 	mux.HandleFunc("GET /admin/v1/roles", a.session(a.decide("admin:ListRoles", func(*http.Request) string { return "arn:coffer:admin:::roles/*" }, a.handleListRoles)))
@@ -296,13 +299,14 @@ func (a *identityAPI) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	type userJSON struct {
 		Name   string    `json:"name"`
 		Roles  []string  `json:"roles"`
+		Groups []string  `json:"groups"`
 		MFA    bool      `json:"mfa"`
 		Locked bool      `json:"locked"`
 		Since  time.Time `json:"created"`
 	}
 	out := []userJSON{}
 	for _, u := range us {
-		out = append(out, userJSON{u.Name, u.Roles, len(u.TOTPSecret) > 0, time.Now().Before(u.LockedUntil), u.Created})
+		out = append(out, userJSON{u.Name, u.Roles, u.Groups, len(u.TOTPSecret) > 0, time.Now().Before(u.LockedUntil), u.Created})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -363,14 +367,19 @@ func (a *identityAPI) handleExplain(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot read the user")
 		return
 	}
+	roles, err := auth.EffectiveRoles(r.Context(), a.policies, u)
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot read the user's groups")
+		return
+	}
 	now := time.Now()
-	p := policy.Principal{User: u.Name, Roles: u.Roles}
+	p := policy.Principal{User: u.Name, Roles: roles}
 	if q.Get("mfa") == "true" {
 		p.MFA, p.MFAAt = true, now
 	}
 	d := a.policy.Decide(p, action, resource, policy.Request{Time: now, IP: q.Get("ip")})
 	writeJSON(w, http.StatusOK, map[string]any{
-		"user": u.Name, "roles": u.Roles, "action": action, "resource": resource,
+		"user": u.Name, "roles": roles, "action": action, "resource": resource,
 		"allow": d.Allow, "require_mfa": d.RequireMFA, "reason": d.Reason,
 	})
 }

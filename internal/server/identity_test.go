@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -231,6 +232,33 @@ func TestFirstAdminSetupLoginMFA(t *testing.T) {
 		if (err == nil) != tc.allow {
 			t.Fatalf("GetObject under request.ip == %s: %v, want allowed=%v", tc.ip, err, tc.allow)
 		}
+	}
+
+	// Groups: roles reach members through them.
+	if st, out := call(t, s, "PUT", "/admin/v1/groups/night", admin, map[string]any{"roles": []string{"nope"}}); st != 400 || errCode(out) != "NoSuchRole" {
+		t.Fatalf("group with a missing role: %d %v", st, out)
+	}
+	if st, _ := call(t, s, "PUT", "/admin/v1/groups/night", viewer, map[string]any{"roles": []string{"crew"}}); st != 403 {
+		t.Fatalf("a viewer stored a group: %d", st)
+	}
+	if st, out := call(t, s, "PUT", "/admin/v1/groups/night", admin, map[string]any{"roles": []string{"crew"}}); st != 204 {
+		t.Fatalf("store a group: %d %v", st, out)
+	}
+	call(t, s, "PUT", "/admin/v1/users/ana/roles", admin, map[string]any{"roles": []string{}})
+	if _, err := vk.PutObject(ctx, "footage", "night.mov", strings.NewReader("x"), 1, minio.PutObjectOptions{}); minio.ToErrorResponse(err).Code != "AccessDenied" {
+		t.Fatalf("ana without roles or groups wrote: %v", err)
+	}
+	if st, out := call(t, s, "PUT", "/admin/v1/users/ana/groups", admin, map[string]any{"groups": []string{"day"}}); st != 400 || errCode(out) != "NoSuchGroup" {
+		t.Fatalf("unknown group: %d %v", st, out)
+	}
+	if st, out := call(t, s, "PUT", "/admin/v1/users/ana/groups", admin, map[string]any{"groups": []string{"night"}}); st != 204 {
+		t.Fatalf("assign a group: %d %v", st, out)
+	}
+	if _, err := vk.PutObject(ctx, "footage", "night.mov", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("ana writes through her group's role: %v", err)
+	}
+	if st, out := call(t, s, "GET", "/admin/v1/whoami", viewer, nil); st != 200 || !strings.Contains(fmt.Sprint(out["roles"]), "crew") {
+		t.Fatalf("whoami shows group roles: %d %v", st, out)
 	}
 
 	// The admin plane's key endpoints too: status yes, rotation only with MFA.

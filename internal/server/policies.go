@@ -46,6 +46,8 @@ type policyStore interface {
 	PutPolicyDoc(ctx context.Context, p meta.PolicyDoc) error
 	PutRoleDef(ctx context.Context, r meta.RoleDef) error
 	UpdateUser(ctx context.Context, name string, fn func(*meta.User) error) error
+	PutGroup(ctx context.Context, g meta.Group) error
+	ListGroups(ctx context.Context) ([]meta.Group, error)
 }
 
 func (a *identityAPI) handleListPolicies(w http.ResponseWriter, r *http.Request) {
@@ -148,11 +150,8 @@ func (a *identityAPI) handleAssignRoles(w http.ResponseWriter, r *http.Request) 
 	if !readJSON(w, r, &req) || !a.allowed(w, r, "admin:AssignRole", "arn:coffer:admin:::users/"+name) {
 		return
 	}
-	for _, role := range req.Roles {
-		if _, err := a.policy.Role(role); err != nil {
-			writeJSONError(w, http.StatusBadRequest, "NoSuchRole", fmt.Sprintf("no role %q", role))
-			return
-		}
+	if !a.checkRolesExist(w, req.Roles) {
+		return
 	}
 	roles := slices.Clone(req.Roles)
 	err := a.policies.UpdateUser(r.Context(), name, func(u *meta.User) error { u.Roles = roles; return nil })
@@ -163,6 +162,89 @@ func (a *identityAPI) handleAssignRoles(w http.ResponseWriter, r *http.Request) 
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "could not assign the roles")
 	default:
 		a.log.Info("roles assigned", "by", identityOf(r).User, "user", name, "roles", roles)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// checkRolesExist writes a 400 and returns false when a role is unknown.
+func (a *identityAPI) checkRolesExist(w http.ResponseWriter, roles []string) bool {
+	for _, role := range roles {
+		if _, err := a.policy.Role(role); err != nil {
+			writeJSONError(w, http.StatusBadRequest, "NoSuchRole", fmt.Sprintf("no role %q", role))
+			return false
+		}
+	}
+	return true
+}
+
+func (a *identityAPI) handleListGroups(w http.ResponseWriter, r *http.Request) {
+	gs, err := a.policies.ListGroups(r.Context())
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot list groups")
+		return
+	}
+	type groupJSON struct {
+		Name  string   `json:"name"`
+		Roles []string `json:"roles"`
+	}
+	out := []groupJSON{}
+	for _, g := range gs {
+		out = append(out, groupJSON{g.Name, g.Roles})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handlePutGroup stores a group's roles: a role assignment to every member,
+// so it is admin:AssignRole (step-up).
+func (a *identityAPI) handlePutGroup(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req struct {
+		Roles []string `json:"roles"`
+	}
+	if auth.ValidUserName(name) != nil {
+		writeJSONError(w, http.StatusBadRequest, "InvalidName", "group names are 1-64 characters of a-z, 0-9, '.', '_' and '-'")
+		return
+	}
+	if !readJSON(w, r, &req) || !a.allowed(w, r, "admin:AssignRole", "arn:coffer:admin:::groups/"+name) || !a.checkRolesExist(w, req.Roles) {
+		return
+	}
+	if err := a.policies.PutGroup(r.Context(), meta.Group{Name: name, Roles: req.Roles}); err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "could not store the group")
+		return
+	}
+	a.log.Info("group stored", "by", identityOf(r).User, "group", name, "roles", req.Roles)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleAssignGroups sets a user's groups (admin:AssignRole, step-up).
+func (a *identityAPI) handleAssignGroups(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req struct {
+		Groups []string `json:"groups"`
+	}
+	if !readJSON(w, r, &req) || !a.allowed(w, r, "admin:AssignRole", "arn:coffer:admin:::users/"+name) {
+		return
+	}
+	gs, err := a.policies.ListGroups(r.Context())
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot read groups")
+		return
+	}
+	for _, g := range req.Groups {
+		if !slices.ContainsFunc(gs, func(x meta.Group) bool { return x.Name == g }) {
+			writeJSONError(w, http.StatusBadRequest, "NoSuchGroup", fmt.Sprintf("no group %q", g))
+			return
+		}
+	}
+	groups := slices.Clone(req.Groups)
+	err = a.policies.UpdateUser(r.Context(), name, func(u *meta.User) error { u.Groups = groups; return nil })
+	switch {
+	case errors.Is(err, meta.ErrNoSuchUser):
+		writeJSONError(w, http.StatusNotFound, "NoSuchUser", "no such user")
+	case err != nil:
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "could not assign the groups")
+	default:
+		a.log.Info("groups assigned", "by", identityOf(r).User, "user", name, "groups", groups)
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

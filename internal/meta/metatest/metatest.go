@@ -596,6 +596,19 @@ func testPoliciesAndRoles(t *testing.T, s meta.Store) {
 	if err != nil || len(rs) != 1 || !rs[0].MFAAtLogin || !slices.Equal(rs[0].Policies, []string{"a", "b"}) {
 		t.Fatalf("ListRoleDefs = %+v, %v", rs, err)
 	}
+	if err := s.PutGroup(ctx, meta.Group{Name: "crews", Roles: []string{"crew", "viewer"}}); err != nil {
+		t.Fatal(err)
+	}
+	if gs, err := s.ListGroups(ctx); err != nil || len(gs) != 1 || !slices.Equal(gs[0].Roles, []string{"crew", "viewer"}) {
+		t.Fatalf("ListGroups = %+v, %v", gs, err)
+	}
+	if err := s.CreateUser(ctx, meta.User{Name: "gina", PasswordHash: "h", Groups: []string{"crews"}, Created: at(1)}); err != nil {
+		t.Fatal(err)
+	}
+	s.UpdateUser(ctx, "gina", func(u *meta.User) error { u.Groups = append(u.Groups, "night"); return nil })
+	if u, _ := s.GetUser(ctx, "gina"); !slices.Equal(u.Groups, []string{"crews", "night"}) {
+		t.Fatalf("user groups = %v", u.Groups)
+	}
 }
 
 // sealedV makes a value that looks sealed under KEK version v.

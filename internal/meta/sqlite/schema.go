@@ -121,6 +121,14 @@ CREATE TABLE roles (
 	mfa_at_login INTEGER NOT NULL DEFAULT 0
 );
 `,
+	// 5: groups: a user's roles are their own plus their groups'.
+	`
+CREATE TABLE groups (
+	name  TEXT PRIMARY KEY,
+	roles TEXT NOT NULL DEFAULT ''
+);
+ALTER TABLE users ADD COLUMN groups TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // schemaVersion is the schema version this code writes and understands.

@@ -5,25 +5,29 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/coffer-vault/coffer/internal/meta"
 )
 
-const userCols = `name, password_hash, totp_secret, totp_last_step, recovery, roles, failures, last_failure, locked_until, created`
+const userCols = `name, password_hash, totp_secret, totp_last_step, recovery, roles, failures, last_failure, locked_until, created, groups`
 
 func scanUser(sc interface{ Scan(...any) error }) (meta.User, error) {
 	var u meta.User
-	var roles string
+	var roles, groups string
 	var lastFailure, lockedUntil, created int64
 	err := sc.Scan(&u.Name, &u.PasswordHash, &u.TOTPSecret, &u.TOTPLastStep, &u.Recovery, &roles,
-		&u.Failures, &lastFailure, &lockedUntil, &created)
+		&u.Failures, &lastFailure, &lockedUntil, &created, &groups)
 	if err != nil {
 		return u, err
 	}
 	if roles != "" {
 		u.Roles = strings.Split(roles, ",")
+	}
+	if groups != "" {
+		u.Groups = strings.Split(groups, ",")
 	}
 	u.LastFailure, u.LockedUntil, u.Created = fromNanos(lastFailure), fromNanos(lockedUntil), fromNanos(created)
 	return u, nil
@@ -31,7 +35,7 @@ func scanUser(sc interface{ Scan(...any) error }) (meta.User, error) {
 
 func userArgs(u meta.User) []any {
 	return []any{u.Name, u.PasswordHash, nilIfEmpty(u.TOTPSecret), u.TOTPLastStep, nilIfEmpty(u.Recovery),
-		strings.Join(u.Roles, ","), u.Failures, nanos(u.LastFailure), nanos(u.LockedUntil), nanos(u.Created)}
+		strings.Join(u.Roles, ","), u.Failures, nanos(u.LastFailure), nanos(u.LockedUntil), nanos(u.Created), strings.Join(u.Groups, ",")}
 }
 
 func checkRoles(roles []string) error {
@@ -45,7 +49,7 @@ func checkRoles(roles []string) error {
 
 // CreateUser stores a new user; meta.ErrExists if the name is taken.
 func (s *Store) CreateUser(ctx context.Context, u meta.User) error {
-	if err := checkRoles(u.Roles); err != nil {
+	if err := checkRoles(append(slices.Clone(u.Roles), u.Groups...)); err != nil {
 		return fmt.Errorf("meta/sqlite: create user %q: %w", u.Name, err)
 	}
 	err := s.write(ctx, func(r runner) error {
@@ -56,7 +60,7 @@ func (s *Store) CreateUser(ctx context.Context, u meta.User) error {
 		if taken {
 			return meta.ErrExists
 		}
-		_, err = r.exec(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, userArgs(u)...)
+		_, err = r.exec(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, userArgs(u)...)
 		return err
 	})
 	if err != nil {
@@ -115,12 +119,12 @@ func (s *Store) UpdateUser(ctx context.Context, name string, fn func(*meta.User)
 			return err
 		}
 		u.Name = name // the key cannot change
-		if err := checkRoles(u.Roles); err != nil {
+		if err := checkRoles(append(slices.Clone(u.Roles), u.Groups...)); err != nil {
 			return err
 		}
 		args := userArgs(u)
 		_, err = r.exec(`UPDATE users SET password_hash = ?, totp_secret = ?, totp_last_step = ?, recovery = ?, roles = ?,
-			failures = ?, last_failure = ?, locked_until = ?, created = ? WHERE name = ?`, append(args[1:], name)...)
+			failures = ?, last_failure = ?, locked_until = ?, created = ?, groups = ? WHERE name = ?`, append(args[1:], name)...)
 		return err
 	})
 	if err != nil {
@@ -236,4 +240,42 @@ func (s *Store) DeleteUserSessions(ctx context.Context, user string) (int, error
 		return 0, fmt.Errorf("meta/sqlite: delete sessions of %q: %w", user, err)
 	}
 	return int(n), nil
+}
+
+// PutGroup creates or replaces a group.
+func (s *Store) PutGroup(ctx context.Context, g meta.Group) error {
+	if err := checkRoles(g.Roles); err != nil {
+		return fmt.Errorf("meta/sqlite: put group %q: %w", g.Name, err)
+	}
+	err := s.write(ctx, func(r runner) error {
+		_, err := r.exec(`INSERT INTO groups (name, roles) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET roles = excluded.roles`, g.Name, strings.Join(g.Roles, ","))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("meta/sqlite: put group %q: %w", g.Name, err)
+	}
+	return nil
+}
+
+// ListGroups returns every group by name.
+func (s *Store) ListGroups(ctx context.Context) ([]meta.Group, error) {
+	rows, err := s.read(ctx).query(`SELECT name, roles FROM groups ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("meta/sqlite: list groups: %w", err)
+	}
+	defer rows.Close()
+	var out []meta.Group
+	for rows.Next() {
+		var g meta.Group
+		var roles string
+		if err := rows.Scan(&g.Name, &roles); err != nil {
+			return nil, fmt.Errorf("meta/sqlite: list groups: %w", err)
+		}
+		if roles != "" {
+			g.Roles = strings.Split(roles, ",")
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
 }
