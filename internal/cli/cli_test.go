@@ -501,3 +501,19 @@ func TestTLSConfig(t *testing.T) {
 		t.Error("tlsConfig with a missing CA file succeeded")
 	}
 }
+
+func TestPrintEnrolmentDrawsQR(t *testing.T) {
+	var b strings.Builder
+	uri := "otpauth://totp/Coffer:root?issuer=Coffer&secret=JBSWY3DPEHPK3PXP"
+	printEnrolment(&b, uri, []string{"AAAA-BBBB-CCCC-DDDD"})
+	out := b.String()
+	if !strings.Contains(out, "▀") && !strings.Contains(out, "▄") && !strings.Contains(out, "█") {
+		t.Fatalf("no QR code drawn:\n%s", out)
+	}
+	if !strings.Contains(out, uri) || !strings.Contains(out, "AAAA-BBBB-CCCC-DDDD") {
+		t.Fatalf("URI or recovery code missing:\n%s", out)
+	}
+	if lines := strings.Count(out, "\n"); lines < 15 {
+		t.Fatalf("only %d lines: the QR code is missing", lines)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mdp/qrterminal/v3"
 )
 
 // Sessions: `coffer login` keeps the admin-plane session token per alias in
@@ -341,10 +343,7 @@ each shown once. Enrolment ends your sessions; log in again with a code.`)
 	if fs.common.json {
 		return a.printJSON(out)
 	}
-	fmt.Fprintf(a.stdout, "Add this to your authenticator app (shown once):\n  %s\n\nRecovery codes (each works once; keep them offline):\n", out.URI)
-	for _, c := range out.Codes {
-		fmt.Fprintf(a.stdout, "  %s\n", c)
-	}
+	printEnrolment(a.stdout, out.URI, out.Codes)
 	fmt.Fprintf(a.stdout, "\nLog in again: coffer login %s\n", name)
 	return nil
 }
@@ -850,4 +849,15 @@ func (a *app) cmdGroup(ctx context.Context, args []string) error {
 		return nil
 	}
 	return usagef("group", "group: the subcommands are add and ls")
+}
+
+// printEnrolment shows a TOTP enrolment: a QR code of the otpauth URI drawn
+// with half blocks, the URI itself, and the recovery codes.
+func printEnrolment(w io.Writer, uri string, codes []string) {
+	fmt.Fprintf(w, "Scan this with your authenticator app, or add the URI by hand (shown once):\n\n")
+	qrterminal.GenerateHalfBlock(uri, qrterminal.M, w)
+	fmt.Fprintf(w, "\n  %s\n\nRecovery codes (each works once; keep them offline):\n", uri)
+	for _, c := range codes {
+		fmt.Fprintf(w, "  %s\n", c)
+	}
 }
