@@ -285,6 +285,8 @@ type Store interface {
 	// TouchSession sets LastSeen (and MFAAt when not zero).
 	TouchSession(ctx context.Context, hash []byte, lastSeen, mfaAt time.Time) error
 	DeleteSession(ctx context.Context, hash []byte) error
+	// ListSessions returns a user's sessions, oldest first.
+	ListSessions(ctx context.Context, user string) ([]Session, error)
 	// DeleteUserSessions revokes every session of a user.
 	DeleteUserSessions(ctx context.Context, user string) (int, error)
 

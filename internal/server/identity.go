@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,8 @@ type identityAPI struct {
 	store  interface {
 		ListUsers(ctx context.Context) ([]meta.User, error)
 		GetUser(ctx context.Context, name string) (meta.User, error)
+		ListSessions(ctx context.Context, user string) ([]meta.Session, error)
+		DeleteSession(ctx context.Context, hash []byte) error
 	}
 	setup    *setupToken
 	keys     *accessKeys
@@ -105,6 +108,8 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /admin/v1/users/{name}/password", a.session(a.handleSetPassword))
 	mux.HandleFunc("DELETE /admin/v1/users/{name}/mfa", a.session(a.userOp("admin:ResetMFA", a.auth.ResetMFA)))
 	mux.HandleFunc("PUT /admin/v1/users/{name}/roles", a.session(a.handleAssignRoles))
+	mux.HandleFunc("GET /admin/v1/sessions", a.session(a.handleListSessions))
+	mux.HandleFunc("DELETE /admin/v1/sessions/{id}", a.session(a.handleRevokeSession))
 	mux.HandleFunc("PUT /admin/v1/users/{name}/groups", a.session(a.handleAssignGroups))
 	mux.HandleFunc("GET /admin/v1/groups", a.session(a.decide("admin:ListGroups", func(*http.Request) string { return "arn:coffer:admin:::groups/*" }, a.handleListGroups)))
 	mux.HandleFunc("PUT /admin/v1/groups/{name}", a.session(a.handlePutGroup))
@@ -576,4 +581,67 @@ func (a *identityAPI) handleDeleteAccessKey(w http.ResponseWriter, r *http.Reque
 	}
 	a.log.Info("access key deleted", "by", identityOf(r).User, "access_key", id, "owner", k.Owner)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// sessionID names a session in listings: a prefix of its token's hash (not
+// the token, which is never stored).
+func sessionID(hash []byte) string { return hex.EncodeToString(hash[:12]) }
+
+// handleListSessions lists the sessions of the caller, or of ?user= for
+// those allowed admin:ListSessions on that user.
+func (a *identityAPI) handleListSessions(w http.ResponseWriter, r *http.Request) {
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		user = identityOf(r).User
+	}
+	if !a.allowed(w, r, "admin:ListSessions", "arn:coffer:admin:::users/"+user) {
+		return
+	}
+	ses, err := a.store.ListSessions(r.Context(), user)
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot list sessions")
+		return
+	}
+	current := auth.HashSessionToken(bearer(r))
+	type sessionJSON struct {
+		ID       string    `json:"id"`
+		Created  time.Time `json:"created"`
+		LastSeen time.Time `json:"last_seen"`
+		MFA      bool      `json:"mfa"`
+		Current  bool      `json:"current"`
+	}
+	out := []sessionJSON{}
+	for _, se := range ses {
+		out = append(out, sessionJSON{sessionID(se.Hash), se.Created, se.LastSeen, !se.MFAAt.IsZero(), subtle.ConstantTimeCompare(se.Hash, current) == 1})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleRevokeSession ends one session, named by its id from the listing,
+// of the caller or (admin:RevokeSession) of ?user=.
+func (a *identityAPI) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		user = identityOf(r).User
+	}
+	if !a.allowed(w, r, "admin:RevokeSession", "arn:coffer:admin:::users/"+user) {
+		return
+	}
+	ses, err := a.store.ListSessions(r.Context(), user)
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot list sessions")
+		return
+	}
+	for _, se := range ses {
+		if sessionID(se.Hash) == r.PathValue("id") {
+			if err := a.store.DeleteSession(r.Context(), se.Hash); err != nil {
+				writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot revoke the session")
+				return
+			}
+			a.log.Info("session revoked", "by", identityOf(r).User, "user", user)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	writeJSONError(w, http.StatusNotFound, "NoSuchSession", "no such session")
 }

@@ -339,6 +339,38 @@ func TestFirstAdminSetupLoginMFA(t *testing.T) {
 		t.Fatalf("deleting a missing user: %d", st)
 	}
 
+	// Sessions: list own, revoke one; another user's only with the right.
+	req2, _ := http.NewRequest("GET", s.Endpoint()+"/admin/v1/sessions", nil)
+	req2.Header.Set("Authorization", "Bearer "+admin)
+	resp2, err := (&http.Client{Transport: trustingTransport(t, s.CAFile())}).Do(req2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sessions []map[string]any
+	json.NewDecoder(resp2.Body).Decode(&sessions)
+	resp2.Body.Close()
+	var current string
+	for _, se := range sessions {
+		if se["current"] == true {
+			current, _ = se["id"].(string)
+		}
+	}
+	if current == "" {
+		t.Fatalf("no current session in %v", sessions)
+	}
+	if st, _ := call(t, s, "DELETE", "/admin/v1/sessions/ffffffffffffffffffffffff", admin, nil); st != 404 {
+		t.Fatalf("revoke a missing session: %d", st)
+	}
+	if st, _ := call(t, s, "GET", "/admin/v1/sessions?user=root", viewer, nil); st != 403 && st != 401 {
+		t.Fatalf("another user listed root's sessions: %d", st)
+	}
+	if st, _ := call(t, s, "DELETE", "/admin/v1/sessions/"+current, admin, nil); st != 204 {
+		t.Fatalf("revoke the current session: %d", st)
+	}
+	if st, _ := call(t, s, "GET", "/admin/v1/whoami", admin, nil); st != 401 {
+		t.Fatalf("a revoked session still works: %d", st)
+	}
+
 	if st, _ := call(t, s, "POST", "/admin/v1/logout", admin, nil); st != 204 {
 		t.Fatalf("logout: %d", st)
 	}

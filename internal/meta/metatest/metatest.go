@@ -558,6 +558,9 @@ func testUsersAndSessions(t *testing.T, s meta.Store) {
 		t.Fatalf("MFA proof not recorded: %+v", got)
 	}
 	wantErr(t, "TouchSession(missing)", s.TouchSession(ctx, []byte("zz"), at(6), time.Time{}), meta.ErrNoSuchSession)
+	if ses, err := s.ListSessions(ctx, "ana"); err != nil || len(ses) != 2 || string(ses[0].Hash) != "h1" || !ses[0].MFAAt.Equal(at(6)) {
+		t.Fatalf("ListSessions = %+v, %v", ses, err)
+	}
 	if n, err := s.DeleteUserSessions(ctx, "ana"); err != nil || n != 2 {
 		t.Fatalf("DeleteUserSessions = %d, %v; want 2", n, err)
 	}

@@ -279,3 +279,23 @@ func (s *Store) ListGroups(ctx context.Context) ([]meta.Group, error) {
 	}
 	return out, rows.Err()
 }
+
+// ListSessions returns a user's sessions, oldest first.
+func (s *Store) ListSessions(ctx context.Context, user string) ([]meta.Session, error) {
+	rows, err := s.read(ctx).query(`SELECT hash, user_name, created, last_seen, mfa_at FROM sessions WHERE user_name = ? ORDER BY created, hash`, user)
+	if err != nil {
+		return nil, fmt.Errorf("meta/sqlite: list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []meta.Session
+	for rows.Next() {
+		var se meta.Session
+		var created, lastSeen, mfaAt int64
+		if err := rows.Scan(&se.Hash, &se.User, &created, &lastSeen, &mfaAt); err != nil {
+			return nil, fmt.Errorf("meta/sqlite: list sessions: %w", err)
+		}
+		se.Created, se.LastSeen, se.MFAAt = fromNanos(created), fromNanos(lastSeen), fromNanos(mfaAt)
+		out = append(out, se)
+	}
+	return out, rows.Err()
+}
