@@ -35,8 +35,13 @@ func newRewrapper(run rewrapFunc, log *slog.Logger) *rewrapper {
 	return &rewrapper{run: run, log: log, wake: make(chan struct{}, 1)}
 }
 
-// trigger asks the job to run (again); it never blocks.
+// trigger asks the job to run (again); it never blocks. The status says
+// "running" from this moment, so a client polling right after a rotation
+// never mistakes the not-yet-started job for a finished one.
 func (r *rewrapper) trigger() {
+	r.mu.Lock()
+	r.status.Running = true
+	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -66,7 +71,7 @@ func (r *rewrapper) loop(ctx context.Context) {
 			r.mu.Unlock()
 		})
 		r.mu.Lock()
-		r.status.Running = false
+		r.status.Running = len(r.wake) > 0 // another run is already asked for
 		r.status.Done = n
 		if err != nil {
 			r.status.Error = err.Error()

@@ -191,6 +191,15 @@ func TestKeyRotationThroughAdminAPI(t *testing.T) {
 	if status != http.StatusAccepted {
 		t.Fatalf("rotate: %d %s", status, body)
 	}
+	// Right after a rotation the status never looks finished while keys
+	// still wait under the old version (a client polling it would stop).
+	if status, body := adminDo(t, s, c, http.MethodGet, "/admin/v1/keys"); status == http.StatusOK {
+		var first keyStatusJSON
+		json.Unmarshal(body, &first)
+		if !first.Rewrap.Running && first.Rewrap.Remaining != 0 {
+			t.Fatalf("status right after rotate says idle with %d keys remaining", first.Rewrap.Remaining)
+		}
+	}
 	var st keyStatusJSON
 	deadline := time.Now().Add(30 * time.Second)
 	for {
