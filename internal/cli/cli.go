@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/coffer-vault/coffer/internal/scan"
 )
 
 // Exit codes returned by Run.
@@ -27,6 +29,10 @@ const (
 // Run executes one CLI invocation (args without the program name) and
 // returns the process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
+	if len(args) > 0 && args[0] == "scan" {
+		// Offline: no profile, no server.
+		return scan.Main(ctx, args[1:], stdin, stdout, stderr)
+	}
 	a := newApp(stdin, stdout, stderr, env)
 	return a.run(ctx, args)
 }
@@ -156,6 +162,7 @@ func (a *app) printTopUsage(w io.Writer) {
 	fmt.Fprint(w, topUsage)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  serve\trun the server\n")
+	fmt.Fprintf(tw, "  scan\tfind secrets and personal data in files, git history, images (offline)\n")
 	for _, c := range commands() {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
