@@ -1,0 +1,289 @@
+package audit
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+)
+
+// ErrErased reports a payload whose subject key has been destroyed.
+var ErrErased = errors.New("audit: subject erased")
+
+// A Sealer holds one key per data subject and seals payloads with it.
+// Subjects are named by SubjectID, never by the user name, so the payload
+// store does not carry names in clear.
+//
+// Implementations must be safe for concurrent use. Open must return an
+// error wrapping ErrErased for anything sealed before Erase(subject), and
+// Seal after Erase must use a fresh key.
+type Sealer interface {
+	Seal(subjectID string, plaintext, ad []byte) ([]byte, error)
+	Open(subjectID string, sealed, ad []byte) ([]byte, error)
+	Erase(subjectID string) error
+}
+
+// SubjectID returns the identifier the payload store uses for a data
+// subject: hex(SHA-256("coffer/audit/subject/v1" || 0x00 || subject)). It is
+// pseudonymous, not anonymous: someone who guesses a user name can compute
+// it.
+func SubjectID(subject string) string {
+	h := sha256.New()
+	h.Write([]byte("coffer/audit/subject/v1\x00"))
+	h.Write([]byte(subject))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// DirSealer is a Sealer with AES-256-GCM keys kept one file per subject and
+// key generation under a directory:
+//
+//	<dir>/<subject id>/<generation>   32 random bytes, mode 0600
+//	<dir>/<subject id>/erased         last erased generation (decimal)
+//
+// Sealed values are generation (4 bytes, big endian) || nonce (12) ||
+// ciphertext || tag. Erase removes the subject's key files and records the
+// last generation erased; the next Seal starts a new generation.
+//
+// Keys are stored unwrapped; a server deployment wraps them with the root
+// key by providing its own Sealer.
+type DirSealer struct {
+	dir string
+
+	mu   sync.Mutex
+	keys map[string]subjectKeys
+}
+
+type subjectKeys struct {
+	gen    uint32 // current generation, 0 if none yet
+	erased uint32 // generations <= erased are destroyed
+	aead   map[uint32]cipher.AEAD
+}
+
+// NewDirSealer returns a DirSealer storing keys under dir (created 0700).
+func NewDirSealer(dir string) (*DirSealer, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: key dir: %w", err)
+	}
+	return &DirSealer{dir: dir, keys: make(map[string]subjectKeys)}, nil
+}
+
+func validSubjectID(id string) error {
+	if len(id) != 64 {
+		return fmt.Errorf("audit: bad subject id %q", id)
+	}
+	if _, err := hex.DecodeString(id); err != nil {
+		return fmt.Errorf("audit: bad subject id %q", id)
+	}
+	return nil
+}
+
+// load reads a subject's state; s.mu must be held.
+func (s *DirSealer) load(id string) (subjectKeys, error) {
+	if k, ok := s.keys[id]; ok {
+		return k, nil
+	}
+	k := subjectKeys{aead: make(map[uint32]cipher.AEAD)}
+	sd := filepath.Join(s.dir, id)
+	ents, err := os.ReadDir(sd)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return k, fmt.Errorf("audit: read keys: %w", err)
+	}
+	for _, e := range ents {
+		if e.Name() == "erased" {
+			b, err := os.ReadFile(filepath.Join(sd, "erased"))
+			if err != nil {
+				return k, fmt.Errorf("audit: read keys: %w", err)
+			}
+			g, err := strconv.ParseUint(string(b), 10, 32)
+			if err != nil {
+				return k, fmt.Errorf("audit: bad erased marker for %s", id)
+			}
+			k.erased = uint32(g)
+			k.gen = max(k.gen, k.erased)
+			continue
+		}
+		g, err := strconv.ParseUint(e.Name(), 10, 32)
+		if err != nil {
+			continue
+		}
+		key, err := os.ReadFile(filepath.Join(sd, e.Name()))
+		if err != nil {
+			return k, fmt.Errorf("audit: read key: %w", err)
+		}
+		a, err := newAEAD(key)
+		if err != nil {
+			return k, err
+		}
+		k.aead[uint32(g)] = a
+		k.gen = max(k.gen, uint32(g))
+	}
+	s.keys[id] = k
+	return k, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, errors.New("audit: key file is not 32 bytes")
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// current returns the subject's current key, creating one if needed.
+func (s *DirSealer) current(id string) (uint32, cipher.AEAD, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, err := s.load(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	if a, ok := k.aead[k.gen]; ok && k.gen > k.erased {
+		return k.gen, a, nil
+	}
+	gen := k.gen + 1
+	key := make([]byte, 32)
+	rand.Read(key)
+	sd := filepath.Join(s.dir, id)
+	if err := os.MkdirAll(sd, 0o700); err != nil {
+		return 0, nil, fmt.Errorf("audit: create key: %w", err)
+	}
+	if err := writeFileSync(filepath.Join(sd, strconv.FormatUint(uint64(gen), 10)), key, 0o600, true); err != nil {
+		return 0, nil, fmt.Errorf("audit: create key: %w", err)
+	}
+	a, err := newAEAD(key)
+	if err != nil {
+		return 0, nil, err
+	}
+	k.aead[gen] = a
+	k.gen = gen
+	s.keys[id] = k
+	return gen, a, nil
+}
+
+// Seal implements Sealer.
+func (s *DirSealer) Seal(id string, plaintext, ad []byte) ([]byte, error) {
+	if err := validSubjectID(id); err != nil {
+		return nil, err
+	}
+	gen, a, err := s.current(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 4+12, 4+12+len(plaintext)+16)
+	binary.BigEndian.PutUint32(out, gen)
+	rand.Read(out[4:16])
+	return a.Seal(out, out[4:16], plaintext, ad), nil
+}
+
+// Open implements Sealer.
+func (s *DirSealer) Open(id string, sealed, ad []byte) ([]byte, error) {
+	if err := validSubjectID(id); err != nil {
+		return nil, err
+	}
+	if len(sealed) < 4+12+16 {
+		return nil, errors.New("audit: sealed payload too short")
+	}
+	gen := binary.BigEndian.Uint32(sealed)
+	s.mu.Lock()
+	k, err := s.load(id)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	a, ok := k.aead[gen]
+	if !ok {
+		if gen <= k.erased {
+			return nil, ErrErased
+		}
+		return nil, fmt.Errorf("audit: no key generation %d for subject %s", gen, id)
+	}
+	pt, err := a.Open(nil, sealed[4:16], sealed[16:], ad)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open payload: %w", err)
+	}
+	return pt, nil
+}
+
+// Erase implements Sealer: it records the erasure, then removes every key
+// file of the subject. The marker is written first so that a crash half way
+// leaves the subject erased, not half-erased.
+func (s *DirSealer) Erase(id string) error {
+	if err := validSubjectID(id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, err := s.load(id)
+	if err != nil {
+		return err
+	}
+	sd := filepath.Join(s.dir, id)
+	if err := os.MkdirAll(sd, 0o700); err != nil {
+		return fmt.Errorf("audit: erase: %w", err)
+	}
+	if err := writeFileSync(filepath.Join(sd, "erased"), []byte(strconv.FormatUint(uint64(k.gen), 10)), 0o600, false); err != nil {
+		return fmt.Errorf("audit: erase: %w", err)
+	}
+	for g := range k.aead {
+		if err := os.Remove(filepath.Join(sd, strconv.FormatUint(uint64(g), 10))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("audit: erase: %w", err)
+		}
+	}
+	if err := syncDir(sd); err != nil {
+		return fmt.Errorf("audit: erase: %w", err)
+	}
+	s.keys[id] = subjectKeys{gen: k.gen, erased: k.gen, aead: make(map[uint32]cipher.AEAD)}
+	return nil
+}
+
+// writeFileSync writes data to path via a temporary file, fsyncs it,
+// renames it into place (refusing to replace an existing file if excl) and
+// fsyncs the directory.
+func writeFileSync(path string, data []byte, perm fs.FileMode, excl bool) error {
+	if excl {
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("%s: %w", path, fs.ErrExist)
+		}
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
