@@ -211,6 +211,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
+// Dir returns the ledger directory.
+func (l *Log) Dir() string { return l.dir }
+
 // PublicKey returns the verifier key of the log's checkpoints.
 func (l *Log) PublicKey() string { return l.vkey }
 

@@ -53,10 +53,12 @@ func SubjectID(subject string) string {
 // ciphertext || tag. Erase removes the subject's key files and records the
 // last generation erased; the next Seal starts a new generation.
 //
-// Keys are stored unwrapped; a server deployment wraps them with the root
-// key by providing its own Sealer.
+// With a KeyWrapper (NewDirSealerWrapped) the key files hold the subject
+// keys wrapped, for example by the server's root key; without one they are
+// stored in the clear and protected only by file permissions.
 type DirSealer struct {
-	dir string
+	dir  string
+	wrap KeyWrapper
 
 	mu   sync.Mutex
 	keys map[string]subjectKeys
@@ -68,12 +70,29 @@ type subjectKeys struct {
 	aead   map[uint32]cipher.AEAD
 }
 
+// KeyWrapper protects subject keys at rest. The associated data names the
+// subject and generation, so a wrapped key cannot be moved to another.
+type KeyWrapper interface {
+	WrapKey(key, ad []byte) ([]byte, error)
+	UnwrapKey(wrapped, ad []byte) ([]byte, error)
+}
+
 // NewDirSealer returns a DirSealer storing keys under dir (created 0700).
 func NewDirSealer(dir string) (*DirSealer, error) {
+	return NewDirSealerWrapped(dir, nil)
+}
+
+// NewDirSealerWrapped returns a DirSealer whose key files are wrapped by w
+// (nil: stored in the clear).
+func NewDirSealerWrapped(dir string, w KeyWrapper) (*DirSealer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: key dir: %w", err)
 	}
-	return &DirSealer{dir: dir, keys: make(map[string]subjectKeys)}, nil
+	return &DirSealer{dir: dir, wrap: w, keys: make(map[string]subjectKeys)}, nil
+}
+
+func keyAD(id string, gen uint32) []byte {
+	return []byte("coffer/audit/subject-key/v1/" + id + "/" + strconv.FormatUint(uint64(gen), 10))
 }
 
 func validSubjectID(id string) error {
@@ -119,6 +138,11 @@ func (s *DirSealer) load(id string) (subjectKeys, error) {
 		if err != nil {
 			return k, fmt.Errorf("audit: read key: %w", err)
 		}
+		if s.wrap != nil {
+			if key, err = s.wrap.UnwrapKey(key, keyAD(id, uint32(g))); err != nil {
+				return k, fmt.Errorf("audit: unwrap key of %s generation %d: %w", id, g, err)
+			}
+		}
 		a, err := newAEAD(key)
 		if err != nil {
 			return k, err
@@ -159,7 +183,14 @@ func (s *DirSealer) current(id string) (uint32, cipher.AEAD, error) {
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return 0, nil, fmt.Errorf("audit: create key: %w", err)
 	}
-	if err := writeFileSync(filepath.Join(sd, strconv.FormatUint(uint64(gen), 10)), key, 0o600, true); err != nil {
+	stored := key
+	if s.wrap != nil {
+		var err error
+		if stored, err = s.wrap.WrapKey(key, keyAD(id, gen)); err != nil {
+			return 0, nil, fmt.Errorf("audit: wrap key: %w", err)
+		}
+	}
+	if err := writeFileSync(filepath.Join(sd, strconv.FormatUint(uint64(gen), 10)), stored, 0o600, true); err != nil {
 		return 0, nil, fmt.Errorf("audit: create key: %w", err)
 	}
 	a, err := newAEAD(key)

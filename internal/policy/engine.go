@@ -20,7 +20,7 @@ var dangerous = []string{
 	"admin:createuser", "admin:deleteuser", "admin:resetpassword", "admin:resetmfa",
 	"admin:putpolicy", "admin:deletepolicy", "admin:attachpolicy", "admin:detachpolicy",
 	"admin:putrole", "admin:deleterole", "admin:assignrole", "admin:unassignrole",
-	"admin:rotatekeys", "audit:export", "s3:deletebucket",
+	"admin:rotatekeys", "audit:export", "audit:erase", "s3:deletebucket",
 }
 
 // IsDangerous reports whether action needs step-up MFA.

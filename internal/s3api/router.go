@@ -81,6 +81,9 @@ type Config struct {
 	Authorize func(ctx context.Context, accessKeyID, action, bucket, key string) error
 	// MaxSkew overrides the Verifier's allowed clock skew when non-zero.
 	MaxSkew time.Duration
+	// Audit records every request in the audit ledger before its effect is
+	// acknowledged (see audit.go); nil records nothing.
+	Audit Auditor
 }
 
 // Header limits: S3 allows 8 KiB of request headers besides user metadata;
@@ -102,6 +105,7 @@ type handler struct {
 	baseDomains []string
 	log         *slog.Logger
 	authz       func(ctx context.Context, accessKeyID, action, bucket, key string) error
+	audit       Auditor
 	bufs        sync.Pool // *[]byte of copyBufSize
 }
 
@@ -112,6 +116,7 @@ func New(cfg Config) http.Handler {
 		region:  cfg.Region,
 		log:     cfg.Logger,
 		authz:   cfg.Authorize,
+		audit:   cfg.Audit,
 	}
 	if h.region == "" {
 		h.region = "us-east-1"
@@ -150,6 +155,10 @@ type request struct {
 	accessKey string
 	body      io.Reader // verified payload
 	size      int64     // decoded payload length, -1 when unknown
+	// Audit state: recorded is set once an event for the request's own
+	// action is durable; intent when that event is the permission of a
+	// request that then ran (so a failure adds an error event).
+	recorded, intent bool
 }
 
 func (rq *request) ctx() context.Context { return rq.r.Context() }
@@ -177,6 +186,23 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Amz-Request-Id", rq.id)
 	hdr.Set("X-Amz-Id-2", randomBase64(24))
 	hdr.Set("Server", "Coffer")
+	if h.audit != nil {
+		sw.before = func(status int) bool {
+			err := h.recordResponse(rq, status, hdr)
+			if err == nil {
+				return true
+			}
+			// Replace the response, whose headers are not out yet, by 503.
+			id2 := hdr.Get("X-Amz-Id-2")
+			clear(hdr)
+			hdr.Set("X-Amz-Request-Id", rq.id)
+			hdr.Set("X-Amz-Id-2", id2)
+			hdr.Set("Server", "Coffer")
+			sw.before = nil
+			h.fail(sw, rq, err)
+			return false
+		}
+	}
 
 	start := time.Now()
 	defer func() {
@@ -235,14 +261,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // action on bucket/key.
 func (h *handler) authorize(rq *request, action, bucket, key string) error {
 	if h.authz == nil {
-		return nil
+		return h.recordDecision(rq, action, bucket, key, nil)
 	}
 	err := h.authz(context.WithValue(rq.ctx(), clientIPKey{}, clientIP(rq.r)), rq.accessKey, action, bucket, key)
 	if err == nil {
-		return nil
+		return h.recordDecision(rq, action, bucket, key, nil)
 	}
 	var ae *Error
 	if errors.As(err, &ae) {
+		if rerr := h.recordDecision(rq, action, bucket, key, ae); rerr != nil {
+			return rerr
+		}
 		return ae
 	}
 	h.log.LogAttrs(rq.ctx(), slog.LevelInfo, "s3 access denied",
@@ -251,12 +280,21 @@ func (h *handler) authorize(rq *request, action, bucket, key string) error {
 		slog.String("reason", err.Error()))
 	e := apiErr("AccessDenied", "Access Denied.")
 	e.err = err
+	if rerr := h.recordDecision(rq, action, bucket, key, e); rerr != nil {
+		return rerr
+	}
 	return e
 }
 
 // fail sends err as an S3 error (status only for HEAD) and logs what the
 // operator needs to see.
 func (h *handler) fail(w *statusWriter, rq *request, err error) {
+	if w.blocked {
+		return // the audit hook already answered (503)
+	}
+	if !w.wrote {
+		err = h.recordFailure(rq, err)
+	}
 	ae := toAPIError(err)
 	attrs := []slog.Attr{
 		slog.String("request_id", rq.id), slog.String("op", rq.op.name),
@@ -286,22 +324,47 @@ func (h *handler) fail(w *statusWriter, rq *request, err error) {
 }
 
 // statusWriter remembers whether and with which status a response started.
+// Before the first byte goes out it calls before (when set): the audit
+// hook, which may replace the response and return false, after which the
+// handler's own writes fail.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
+	status  int
+	wrote   bool
+	blocked bool
+	before  func(status int) bool
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+// errResponseReplaced is returned to a handler whose response was replaced.
+var errResponseReplaced = errors.New("s3api: response replaced (audit)")
+
+func (w *statusWriter) start(code int) bool {
+	if w.blocked {
+		return false
+	}
+	if !w.wrote && w.before != nil {
+		before := w.before
+		w.before = nil
+		if !before(code) {
+			w.blocked = true
+			return false
+		}
+	}
 	if !w.wrote {
 		w.status, w.wrote = code, true
 	}
-	w.ResponseWriter.WriteHeader(code)
+	return true
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.start(code) {
+		w.ResponseWriter.WriteHeader(code)
+	}
 }
 
 func (w *statusWriter) Write(p []byte) (int, error) {
-	if !w.wrote {
-		w.status, w.wrote = http.StatusOK, true
+	if !w.wrote && !w.start(http.StatusOK) || w.blocked {
+		return 0, errResponseReplaced
 	}
 	return w.ResponseWriter.Write(p)
 }

@@ -24,6 +24,7 @@ type adminAPI struct {
 	rotate  func(ctx context.Context) (int, error)
 	rewrap  *rewrapper
 	log     *slog.Logger
+	ledger  *ledger
 	healthy func() error
 }
 
@@ -42,8 +43,15 @@ const maxAdminBody = 1 << 20
 // authed authenticates a SigV4-signed admin request and asks the policy
 // engine whether the key may do action.
 func (a *adminAPI) authed(action string, h http.HandlerFunc) http.HandlerFunc {
+	return a.authedOn(action, func(*http.Request) string { return "arn:coffer:admin:::keys" }, h)
+}
+
+// authedOn is authed for an action on the resource named by resource.
+func (a *adminAPI) authedOn(action string, resource func(*http.Request) string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
+		aa := auditOf(r)
+		aa.describe(action, resource(r))
 		res, err := a.verifier.Verify(r)
 		if err != nil {
 			var se *sigv4.Error
@@ -55,9 +63,13 @@ func (a *adminAPI) authed(action string, h http.HandlerFunc) http.HandlerFunc {
 			writeJSONError(w, http.StatusInternalServerError, "InternalError", "authentication failed")
 			return
 		}
-		if err := a.authz.decide(r.Context(), res.AccessKeyID, action, "arn:coffer:admin:::keys"); err != nil {
+		aa.ev.Actor.AccessKeyID = res.AccessKeyID
+		if err := a.authz.decide(r.Context(), res.AccessKeyID, action, resource(r)); err != nil {
 			a.log.Info("admin access denied", "access_key", res.AccessKeyID, "action", action, "reason", err.Error())
 			writeJSONError(w, http.StatusForbidden, "AccessDenied", "this access key may not "+action+": "+err.Error())
+			return
+		}
+		if !a.ledger.permit(w, r) {
 			return
 		}
 		r.Body = res.Body
@@ -135,6 +147,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	noteCode(w, code)
 	type body struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`

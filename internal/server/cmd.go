@@ -33,6 +33,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	var levelName string
 	fl.StringVar(&cfg.DataDir, "data-dir", dataDir, "data directory (env COFFER_DATA_DIR)")
 	fl.StringVar(&cfg.Addr, "addr", ":9000", "listen address")
+	fl.StringVar(&cfg.AuditDir, "audit-dir", "", "audit ledger directory, best on its own volume (default DATA_DIR/audit)")
 	fl.StringVar(&cfg.TLSCertFile, "tls-cert", "", "TLS certificate file (default: issued by the server's own CA)")
 	fl.StringVar(&cfg.TLSKeyFile, "tls-key", "", "TLS private key file")
 	fl.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP (only behind a TLS-terminating proxy)")
@@ -103,6 +104,9 @@ func printBanner(w io.Writer, s *Server) {
 		fmt.Fprintf(w, "    Secret key: %s\n", c.SecretKey)
 	} else {
 		fmt.Fprintf(w, "  Admin credentials: %s\n", s.CredentialsFile())
+	}
+	if k := s.NewAuditKey(); k != "" {
+		fmt.Fprintf(w, "\n  Audit ledger public key (note it; also: coffer audit pubkey):\n    %s\n", k)
 	}
 	if t := s.SetupToken(); t != "" {
 		fmt.Fprintf(w, "\n  One-time setup token for the first admin user (POST /admin/v1/setup; shown once):\n    %s\n", t)

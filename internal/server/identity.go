@@ -40,6 +40,7 @@ type identityAPI struct {
 	setup    *setupToken
 	keys     *accessKeys
 	policies policyStore
+	ledger   *ledger
 	log      *slog.Logger
 }
 
@@ -143,6 +144,8 @@ func (a *identityAPI) handleSetup(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
+	auditOf(r).ev.Actor.User = validUTF8(truncateString(req.User, 128))
+	auditOf(r).describe("auth:Setup", "user:"+req.User)
 	if err := auth.ValidUserName(req.User); err != nil {
 		writeJSONError(w, http.StatusBadRequest, "InvalidUserName", err.Error())
 		return
@@ -176,6 +179,12 @@ func (a *identityAPI) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
+	aa := auditOf(r)
+	aa.ev.Actor.User = validUTF8(truncateString(req.User, 128))
+	aa.describe("auth:Login", "user:"+req.User)
+	if req.Code != "" || req.RecoveryCode != "" {
+		aa.describe("auth:LoginMFA", "user:"+req.User)
+	}
 	res, err := a.auth.Login(r.Context(), auth.LoginRequest{User: req.User, Password: req.Password, Code: req.Code, RecoveryCode: req.RecoveryCode, IP: clientIP(r)})
 	var te *auth.ThrottledError
 	switch {
@@ -196,6 +205,7 @@ func (a *identityAPI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "login failed")
 	default:
 		a.log.Info("login", "user", req.User, "ip", clientIP(r), "mfa", res.MFA)
+		aa.ev.Actor.MFA = res.MFA
 		writeJSON(w, http.StatusOK, map[string]any{"token": res.Token, "mfa": res.MFA, "must_enroll_mfa": res.MustEnrollMFA})
 	}
 }
@@ -231,6 +241,7 @@ func (a *identityAPI) session(h http.HandlerFunc) http.HandlerFunc {
 			writeJSONError(w, http.StatusInternalServerError, "InternalError", "session lookup failed")
 			return
 		}
+		auditOf(r).sessionActor(r, id)
 		h(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	}
 }
@@ -243,6 +254,7 @@ func identityOf(r *http.Request) auth.Identity {
 // allowed asks the policy engine and writes the refusal when it says no.
 func (a *identityAPI) allowed(w http.ResponseWriter, r *http.Request, action, resource string) bool {
 	id := identityOf(r)
+	auditOf(r).describe(action, resource)
 	// A role that needs MFA at login gets nothing but enrolment from a
 	// session without an MFA proof.
 	if !id.MFA && action != "admin:EnrollMFA" && a.mfaAtLogin(id.Roles) {
@@ -252,7 +264,7 @@ func (a *identityAPI) allowed(w http.ResponseWriter, r *http.Request, action, re
 	d := a.policy.Decide(policy.Principal{User: id.User, Roles: id.Roles, MFA: id.MFA, MFAAt: id.MFAAt},
 		action, resource, policy.Request{Time: time.Now(), IP: clientIP(r)})
 	if d.Allow {
-		return true
+		return a.ledger.permit(w, r)
 	}
 	a.log.Info("admin access denied", "user", id.User, "action", action, "resource", resource, "reason", d.Reason)
 	if d.RequireMFA {

@@ -40,6 +40,10 @@ type Config struct {
 	DataDir string
 	// Addr is the listen address; empty means ":9000". Use "127.0.0.1:0" in tests.
 	Addr string
+	// AuditDir holds the audit ledger; empty means DataDir/audit. A volume
+	// of its own keeps a full object store from stopping the ledger (and,
+	// the ledger being fail-closed, every request).
+	AuditDir string
 	// TLSCertFile and TLSKeyFile give a real certificate; empty means the
 	// server's own local CA issues one.
 	TLSCertFile, TLSKeyFile string
@@ -76,6 +80,8 @@ type Server struct {
 	log      *slog.Logger
 	lock     *os.File
 	store    meta.Store
+	ledger   *ledger
+	auditKey string // the ledger's note verifier key, when this start created it
 	vault    *vault.Service
 	http     *http.Server
 	listener net.Listener
@@ -135,6 +141,21 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if s.store, err = sqlite.Open(ctx, filepath.Join(dir, "meta.db")); err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
+	}
+	var ledgerCreated bool
+	if cfg.AuditDir == "" {
+		cfg.AuditDir = LedgerDir(dir)
+	}
+	if cfg.AuditDir, err = filepath.Abs(cfg.AuditDir); err != nil {
+		return nil, fmt.Errorf("audit dir: %w", err)
+	}
+	s.cfg.AuditDir = cfg.AuditDir
+	if s.ledger, ledgerCreated, err = openLedger(ctx, dir, cfg.AuditDir, root, s.store, log); err != nil {
+		return nil, err
+	}
+	if ledgerCreated {
+		s.auditKey = s.ledger.log.PublicKey()
+		log.Info("created audit ledger", "dir", cfg.AuditDir, "public_key", s.auditKey)
 	}
 	keyring, err := seal.NewKeyring(ctx, root, s.store)
 	if err != nil {
@@ -228,25 +249,41 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now}
 	mux := http.NewServeMux()
-	(&identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, log: log}).routes(mux)
+	ids2 := &identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, ledger: s.ledger, log: log}
+	ids2.routes(mux)
 	admin := &adminAPI{
 		verifier: verifier, authz: authz, vault: s.vault, rotate: keyring.Rotate, rewrap: rw, log: log,
+		ledger: s.ledger,
 		healthy: func() error {
+			if err := s.ledger.healthy(); err != nil {
+				return err
+			}
 			_, err := s.store.ListKEKs(context.Background())
 			return err
 		},
 	}
 	admin.routes(mux)
-	mux.Handle("/", s3api.New(s3api.Config{
+	(&auditAPI{ledger: s.ledger, identity: ids2, admin: admin}).routes(mux)
+	// Every admin request goes through the ledger; /health does not (it
+	// must answer when the ledger cannot), nor does the S3 plane, which
+	// records its own events.
+	top := http.NewServeMux()
+	top.Handle("/admin/", s.ledger.adminMiddleware(mux))
+	top.Handle("GET /health", mux)
+	top.Handle("/", s3api.New(s3api.Config{
 		Objects:     s.vault,
 		Verifier:    verifier,
 		Region:      cfg.Region,
 		BaseDomains: hosts,
 		Logger:      log,
 		Authorize:   authz.s3,
+		Audit:       s.ledger,
 	}))
+	if err := s.ledger.system(ctx, "system:Start", "server", ""); err != nil {
+		return nil, fmt.Errorf("audit ledger: record start: %w", err)
+	}
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           top,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -348,6 +385,13 @@ func (s *Server) NewCredentials() *Credentials { return s.creds }
 // this start made it (else ""): shown once.
 func (s *Server) SetupToken() string { return s.setupTok }
 
+// NewAuditKey is the audit ledger's public (note verifier) key when this
+// start created the ledger, else "".
+func (s *Server) NewAuditKey() string { return s.auditKey }
+
+// AuditPublicKey is the audit ledger's public (note verifier) key.
+func (s *Server) AuditPublicKey() string { return s.ledger.log.PublicKey() }
+
 // CredentialsFile is where the local CLI profile is kept.
 func (s *Server) CredentialsFile() string { return filepath.Join(s.cfg.DataDir, "credentials.json") }
 
@@ -362,6 +406,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	s.cancel()
 	s.bg.Wait()
+	if rerr := s.ledger.system(ctx, "system:Stop", "server", ""); rerr != nil {
+		s.log.Error("audit: record stop", "err", rerr)
+	}
 	if cerr := s.closeStores(); err == nil {
 		err = cerr
 	}
@@ -371,6 +418,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeStores() error {
 	var err error
 	s.closed.Do(func() {
+		if s.ledger != nil {
+			if lerr := s.ledger.log.Close(); lerr != nil {
+				s.log.Error("close audit ledger", "err", lerr)
+			}
+		}
 		if s.store != nil {
 			err = s.store.Close()
 		}

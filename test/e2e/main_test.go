@@ -82,6 +82,8 @@ type serverOptions struct {
 	// hostRoot is prepended to server-side paths to reach them from this
 	// process (e.g. /proc/PID/root for another mount namespace).
 	hostRoot string
+	// args are extra `coffer serve` flags.
+	args []string
 }
 
 // coffer is one running `coffer serve` subprocess.
@@ -121,6 +123,7 @@ func tryStartCoffer(t *testing.T, dataDir string, opt serverOptions) (*coffer, e
 		stdout: &testutil.SyncBuffer{}, log: &testutil.SyncBuffer{}, exited: make(chan struct{}),
 	}
 	args := append(append([]string{}, opt.wrap...), cofferBin, "serve", "--data-dir", dataDir, "--addr", "127.0.0.1:0")
+	args = append(args, opt.args...)
 	c.cmd = exec.Command(args[0], args[1:]...)
 	c.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	c.cmd.Stderr = c.log

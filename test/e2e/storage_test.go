@@ -127,7 +127,11 @@ func TestFullAndReadOnlyDataDir(t *testing.T) {
 	t.Parallel()
 	ns := newTmpfsNamespace(t, "8m")
 	dataDir := filepath.Join(ns.mnt, "data")
-	srv := startCoffer(t, dataDir, ns.serverOptions())
+	// The audit ledger lives on another volume here: this test is about
+	// the object store; TestLedgerFullFailsClosed fills the ledger's.
+	opts := ns.serverOptions()
+	opts.args = []string{"--audit-dir", t.TempDir()}
+	srv := startCoffer(t, dataDir, opts)
 	mc := srv.minio(1) // 503 is retryable: see the first answer, not the tenth
 	ctx := context.Background()
 	const bucket = "full"
@@ -239,7 +243,7 @@ func TestFullAndReadOnlyDataDir(t *testing.T) {
 	// The whole filesystem read-only, at start.
 	ns.run("umount", blobsDir)
 	ns.run("mount", "-o", "remount,ro", ns.mnt)
-	if ro, err := tryStartCoffer(t, dataDir, ns.serverOptions()); err != nil {
+	if ro, err := tryStartCoffer(t, dataDir, opts); err != nil {
 		// Refusing to start is acceptable, but it must say why and not crash.
 		if !strings.Contains(err.Error(), "read-only file system") || strings.Contains(err.Error(), "panic") {
 			t.Errorf("start on a read-only filesystem failed without naming the cause: %v", err)
@@ -259,7 +263,7 @@ func TestFullAndReadOnlyDataDir(t *testing.T) {
 	// Writable again: everything stored is there, and the start removed
 	// the blob the read-only DELETE left behind.
 	ns.run("mount", "-o", "remount,rw", ns.mnt)
-	srv = startCoffer(t, dataDir, ns.serverOptions())
+	srv = startCoffer(t, dataDir, opts)
 	mc = srv.minio(1)
 	if got := listed(); !equalStrings(got, stored) {
 		t.Errorf("after remounting rw: listed %q, want %q", got, stored)

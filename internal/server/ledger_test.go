@@ -1,0 +1,244 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/coffer-vault/coffer/internal/audit"
+	"github.com/coffer-vault/coffer/internal/seal"
+)
+
+// ledgerEvents stops the server and returns every event in its ledger,
+// after checking that the ledger verifies with its payloads.
+func ledgerEvents(t *testing.T, s *Server) []audit.Event {
+	t.Helper()
+	dir := s.cfg.DataDir
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	root, _, err := seal.LoadOrCreateRootKey(filepath.Join(dir, "root.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := LedgerSealer(dir, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(context.Background(), LedgerDir(dir), audit.VerifyOptions{Sealer: sealer})
+	if err != nil {
+		t.Fatalf("ledger does not verify: %v", err)
+	}
+	var evs []audit.Event
+	if err := audit.ReadPayloads(context.Background(), LedgerDir(dir), sealer, func(ev audit.Event) error {
+		evs = append(evs, ev)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(evs)) != rep.Size {
+		t.Fatalf("%d payloads for %d entries", len(evs), rep.Size)
+	}
+	return evs
+}
+
+// find returns the events matching action and result.
+func find(evs []audit.Event, action, result string) []audit.Event {
+	var out []audit.Event
+	for _, e := range evs {
+		if e.Action == action && e.Outcome.Result == result {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestEveryRequestIsRecorded drives the S3 and admin planes (allowed,
+// denied and failed requests) and finds each in the ledger with its actor,
+// resource, outcome and byte counts.
+func TestEveryRequestIsRecorded(t *testing.T) {
+	s := startTestServer(t, "")
+	c := readCreds(t, s)
+	mc := minioClient(t, s, c)
+	ctx := context.Background()
+	body := []byte("ledger me, please")
+
+	if err := mc.MakeBucket(ctx, "photos", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.PutObject(ctx, "photos", "a.txt", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := mc.GetObject(ctx, "photos", "a.txt", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(o); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("get: %q %v", got, err)
+	}
+	if _, err := mc.StatObject(ctx, "photos", "missing", minio.StatObjectOptions{}); err == nil {
+		t.Fatal("stat of a missing object worked")
+	}
+	if err := mc.RemoveObject(ctx, "photos", "a.txt", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A forged signature: denied, and recorded.
+	bad, err := minio.New(strings.TrimPrefix(s.Endpoint(), "https://"), &minio.Options{
+		Creds: credentials.NewStaticV4(c.AccessKey, "wrong-secret-wrong-secret-wrong", ""), Secure: true,
+		Transport: trustingTransport(t, s.CAFile()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.ListBuckets(ctx); err == nil {
+		t.Fatal("a forged signature listed buckets")
+	}
+	// Admin plane: a failed login, an unauthenticated call, a SigV4 call.
+	if st, _ := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "mallory", "password": "not-the-password-at-all"}); st != 401 {
+		t.Fatalf("bad login: %d", st)
+	}
+	if st, _ := call(t, s, "GET", "/admin/v1/users", "", nil); st != 401 {
+		t.Fatalf("unauthenticated list users: %d", st)
+	}
+	if st, _ := adminDo(t, s, c, "POST", "/admin/v1/keys/rotate"); st != 202 {
+		t.Fatalf("rotate: %d", st)
+	}
+
+	evs := ledgerEvents(t, s)
+	for _, want := range []struct {
+		action, result string
+		check          func(audit.Event) string
+	}{
+		{"system:Start", audit.ResultAllowed, nil},
+		{"system:Stop", audit.ResultAllowed, nil},
+		{"s3:CreateBucket", audit.ResultAllowed, nil},
+		{"s3:PutObject", audit.ResultAllowed, func(e audit.Event) string {
+			if e.BytesIn != int64(len(body)) || e.Resource.Bucket != "photos" || e.Resource.Key != "a.txt" ||
+				e.Actor.User != adminOwner || e.Actor.AccessKeyID != c.AccessKey || e.Actor.SourceIP != "127.0.0.1" || e.RequestID == "" {
+				return "wrong put event"
+			}
+			return ""
+		}},
+		{"s3:GetObject", audit.ResultAllowed, func(e audit.Event) string {
+			if e.BytesOut != int64(len(body)) {
+				return "bytes_out not the object's size"
+			}
+			return ""
+		}},
+		{"s3:GetObject", audit.ResultError, func(e audit.Event) string { // the HEAD of a missing key
+			if e.Resource.Key != "missing" || e.Outcome.Reason == "" {
+				return "wrong failed read"
+			}
+			return ""
+		}},
+		{"s3:DeleteObject", audit.ResultAllowed, nil},
+		{"s3:ListAllMyBuckets", audit.ResultDenied, func(e audit.Event) string {
+			if e.Outcome.Reason != "SignatureDoesNotMatch" || e.Actor.AccessKeyID != c.AccessKey {
+				return "reason " + e.Outcome.Reason
+			}
+			return ""
+		}},
+		{"auth:Login", audit.ResultDenied, func(e audit.Event) string {
+			if e.Actor.User != "mallory" || e.Outcome.Reason != "BadCredentials" {
+				return "wrong login event"
+			}
+			return ""
+		}},
+		{"admin:Unknown", audit.ResultDenied, nil},
+		{"admin:RotateKeys", audit.ResultAllowed, func(e audit.Event) string {
+			if e.Actor.AccessKeyID != c.AccessKey || e.Actor.User != adminOwner {
+				return "wrong actor"
+			}
+			return ""
+		}},
+	} {
+		got := find(evs, want.action, want.result)
+		if len(got) == 0 {
+			t.Errorf("no %s/%s event in the ledger", want.action, want.result)
+			continue
+		}
+		if want.check != nil {
+			if msg := want.check(got[0]); msg != "" {
+				t.Errorf("%s: %s: %+v", want.action, msg, got[0])
+			}
+		}
+	}
+	if t.Failed() {
+		for _, e := range evs {
+			t.Logf("%d %s %s %s/%s %+v", e.Index, e.Action, e.Outcome.Result, e.Resource.Bucket, e.Resource.Key, e.Actor)
+		}
+	}
+}
+
+// TestLedgerFailsClosed breaks the ledger under a running server: from then
+// on writes get 503 and change nothing, reads get 503, and /health says
+// unhealthy.
+func TestLedgerFailsClosed(t *testing.T) {
+	s := startTestServer(t, "")
+	c := readCreds(t, s)
+	mc, err := minio.New(strings.TrimPrefix(s.Endpoint(), "https://"), &minio.Options{
+		Creds: credentials.NewStaticV4(c.AccessKey, c.SecretKey, ""), Secure: true,
+		Transport: trustingTransport(t, s.CAFile()), MaxRetries: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := mc.MakeBucket(ctx, "bkt", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.PutObject(ctx, "bkt", "before", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The integrator can no longer publish tiles: it fails the ledger.
+	tiles := filepath.Join(s.cfg.AuditDir, "tile")
+	if err := os.RemoveAll(tiles); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tiles, []byte("in the way"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Appends keep landing in the segments until the integrator notices
+	// (within a checkpoint interval); wait for the failure by polling health.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mc.PutObject(ctx, "bkt", "poke", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+		st, _ := call(t, s, "GET", "/health", "", nil)
+		if st == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server stayed healthy with a broken ledger")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, err = mc.PutObject(ctx, "bkt", "after", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+	var er minio.ErrorResponse
+	if !errors.As(err, &er) || er.StatusCode != 503 || er.Code != "ServiceUnavailable" {
+		t.Fatalf("put with a broken ledger: %v", err)
+	}
+	if _, err := s.store.GetObject(ctx, "bkt", "after"); err == nil {
+		t.Fatal("the refused put stored an object")
+	}
+	if err := mc.RemoveObject(ctx, "bkt", "before", minio.RemoveObjectOptions{}); err == nil {
+		t.Fatal("delete with a broken ledger worked")
+	}
+	if _, err := s.store.GetObject(ctx, "bkt", "before"); err != nil {
+		t.Fatalf("the refused delete removed the object: %v", err)
+	}
+	if _, err := mc.StatObject(ctx, "bkt", "before", minio.StatObjectOptions{}); err == nil {
+		t.Fatal("a read was served with a broken ledger")
+	}
+	if st, out := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "x", "password": "yyyyyyyyyyyyyyyy"}); st != 503 || errCode(out) != "AuditUnavailable" {
+		t.Fatalf("login with a broken ledger: %d %v", st, out)
+	}
+}
