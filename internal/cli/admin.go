@@ -53,7 +53,8 @@ func (e *adminError) friendly() string {
 // JSON reply into out (if non-nil).
 func (r *remote) adminCall(ctx context.Context, method, path string, body []byte, out any) error {
 	u := *r.endpoint
-	u.Path = adminPrefix + path
+	p, query, _ := strings.Cut(path, "?")
+	u.Path, u.RawQuery = adminPrefix+p, query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return err

@@ -147,6 +147,7 @@ func commands() []command {
 		{"policy", "store, list and explain policies (add, ls, explain)", (*app).cmdPolicy},
 		{"role", "store and list roles (add, ls)", (*app).cmdRole},
 		{"group", "store and list groups (add, ls)", (*app).cmdGroup},
+		{"audit", "verify the audit ledger, proofs, erase a subject (verify, pubkey, prove, consistency, erase)", (*app).cmdAudit},
 	}
 }
 

@@ -237,6 +237,9 @@ func (h *handler) getObject(w http.ResponseWriter, rq *request) error {
 	if err == nil && written != rng.length {
 		err = fmt.Errorf("object stream ended after %d of %d bytes: %w", written, rng.length, io.ErrUnexpectedEOF)
 	}
+	if errors.Is(err, errResponseReplaced) {
+		return nil // the audit hook answered 503 instead; nothing was sent
+	}
 	if err != nil {
 		if !isClientGone(err) {
 			msg := "s3 object stream failed"

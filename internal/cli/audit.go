@@ -1,0 +1,408 @@
+package cli
+
+// coffer audit: verify a ledger offline (a directory) or over HTTPS (a
+// /ledger/ URL), print the log's public key, fetch and check inclusion and
+// consistency proofs, erase a data subject's payloads.
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/coffer-vault/coffer/internal/audit"
+	"github.com/coffer-vault/coffer/internal/seal"
+	"github.com/coffer-vault/coffer/internal/server"
+)
+
+const auditUsage = `coffer audit SUBCOMMAND ...
+
+Work with the tamper-evident audit ledger.
+
+Subcommands:
+  verify [--data-dir D] [--pubkey KEY] DIR|URL   check every entry, checkpoint and payload
+  pubkey DIR|ALIAS                               print the ledger's public (note) key
+  prove N [--dir DIR | --alias ALIAS]            inclusion proof of entry N, checked
+  consistency OLD NEW [--dir DIR | --alias ALIAS]  consistency proof between tree sizes
+  erase ALIAS USER [--yes]                       crypto-shred USER's audit payloads`
+
+func (a *app) cmdAudit(ctx context.Context, args []string) error {
+	sub := ""
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	switch sub {
+	case "verify":
+		return a.cmdAuditVerify(ctx, args[1:])
+	case "pubkey":
+		return a.cmdAuditPubkey(ctx, args[1:])
+	case "prove":
+		return a.cmdAuditProve(ctx, args[1:])
+	case "consistency":
+		return a.cmdAuditConsistency(ctx, args[1:])
+	case "erase":
+		return a.cmdAuditErase(ctx, args[1:])
+	case "-h", "--help", "-help", "help":
+		fmt.Fprintln(a.stdout, "Usage: "+auditUsage)
+		return errHelpShown
+	case "":
+		fmt.Fprintln(a.stderr, "Usage: "+auditUsage)
+		return usagef("", "audit: missing subcommand")
+	}
+	return usagef("audit", "audit: unknown subcommand %q", sub)
+}
+
+// ledgerDirs resolves a verify target: a data directory (holding audit/)
+// or a ledger directory; dataDir, when known, holds root.key for payloads.
+func ledgerDirs(target, dataDir string) (ledgerDir, keysDir string) {
+	if _, err := os.Stat(filepath.Join(target, "audit", "key.pub")); err == nil {
+		return filepath.Join(target, "audit"), target
+	}
+	return target, dataDir
+}
+
+// payloadSealer opens payloads with the root key in dataDir, if readable.
+func payloadSealer(dataDir string) (audit.Sealer, error) {
+	if dataDir == "" {
+		return nil, nil
+	}
+	keyFile := filepath.Join(dataDir, "root.key")
+	if _, err := os.Stat(keyFile); err != nil {
+		return nil, fmt.Errorf("no root key at %s (payloads cannot be checked without it): %w", keyFile, err)
+	}
+	root, _, err := seal.LoadOrCreateRootKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return server.LedgerSealer(dataDir, root)
+}
+
+type verifyJSON struct {
+	OK              bool   `json:"ok"`
+	Target          string `json:"target"`
+	Size            int64  `json:"size,omitempty"`
+	Root            string `json:"root,omitempty"`
+	Checkpoints     int    `json:"checkpoints,omitempty"`
+	LatestSize      int64  `json:"latest_size,omitempty"`
+	PayloadsChecked int64  `json:"payloads_checked,omitempty"`
+	Erased          int64  `json:"erased,omitempty"`
+	Error           string `json:"error,omitempty"`
+	BadIndex        *int64 `json:"bad_index,omitempty"`
+	BadFile         string `json:"bad_file,omitempty"`
+}
+
+func (a *app) cmdAuditVerify(ctx context.Context, args []string) error {
+	fs := newFlags("audit verify", `coffer audit verify [--data-dir DATA_DIR] [--pubkey KEY] DIR
+
+Verify an audit ledger offline: recompute the Merkle tree from every
+entry, check every checkpoint's signature and the consistency of each with
+the next, compare the published tiles, and open every payload against its
+commitment (with the root key of DATA_DIR; erased subjects are counted,
+not failures). DIR is a data directory or a ledger directory (--audit-dir).
+--pubkey pins the log's key (as printed at first start); without it the
+key stored beside the ledger is used, which proves only self-consistency.
+Exit status 1 and the first bad index and file on failure.`)
+	var dataDir, pubkey string
+	var noPayloads bool
+	fs.StringVar(&dataDir, "data-dir", "", "data directory holding root.key (to check payloads)")
+	fs.StringVar(&pubkey, "pubkey", "", "the log's expected public key")
+	fs.BoolVar(&noPayloads, "no-payloads", false, "do not open payloads")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	target := pos[0]
+	if strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "http://") {
+		return a.verifyRemote(ctx, target, pubkey, &fs.common)
+	}
+	ledgerDir, keysDir := ledgerDirs(target, dataDir)
+	opts := audit.VerifyOptions{PublicKey: pubkey}
+	if !noPayloads {
+		if opts.Sealer, err = payloadSealer(keysDir); err != nil {
+			return err
+		}
+	}
+	rep, verr := audit.Verify(ctx, ledgerDir, opts)
+	out := verifyJSON{OK: verr == nil, Target: ledgerDir}
+	if rep != nil {
+		out.Size, out.Root, out.Checkpoints, out.LatestSize = rep.Size, rep.Root.String(), rep.Checkpoints, rep.LatestSize
+		out.PayloadsChecked, out.Erased = rep.PayloadsChecked, rep.Erased
+	}
+	return a.reportVerify(out, verr, &fs.common, opts.Sealer == nil)
+}
+
+func (a *app) reportVerify(out verifyJSON, verr error, cf *commonFlags, noPayloads bool) error {
+	if verr != nil {
+		out.Error = verr.Error()
+		var ve *audit.VerifyError
+		if errors.As(verr, &ve) {
+			if ve.Index >= 0 {
+				out.BadIndex = &ve.Index
+			}
+			out.BadFile = ve.Path
+		}
+	}
+	if cf.json {
+		if err := a.printJSON(out); err != nil {
+			return err
+		}
+	} else if verr == nil {
+		fmt.Fprintf(a.stdout, "OK: %s\n  entries: %d, root %s\n  checkpoints: %d (latest covers %d)\n",
+			out.Target, out.Size, out.Root, out.Checkpoints, out.LatestSize)
+		switch {
+		case noPayloads:
+			fmt.Fprintf(a.stdout, "  payloads: not checked (no root key: pass --data-dir)\n")
+		default:
+			fmt.Fprintf(a.stdout, "  payloads: %d checked, %d erased\n", out.PayloadsChecked, out.Erased)
+		}
+	}
+	if verr != nil {
+		return fmt.Errorf("audit ledger %s does NOT verify: %w", out.Target, verr)
+	}
+	return nil
+}
+
+func (a *app) cmdAuditPubkey(ctx context.Context, args []string) error {
+	fs := newFlags("audit pubkey", `coffer audit pubkey DIR|ALIAS
+
+Print the audit ledger's public key (a signed-note verifier key): from a
+data or ledger directory, or from the server behind ALIAS.`)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var key string
+	if st, err := os.Stat(pos[0]); err == nil && st.IsDir() {
+		ledgerDir, _ := ledgerDirs(pos[0], "")
+		if key, err = audit.ReadPublicKey(ledgerDir); err != nil {
+			return err
+		}
+	} else {
+		var cp server.CheckpointJSON
+		if err := a.auditCall(ctx, pos[0], &fs.common, http.MethodGet, "/audit/checkpoint", &cp); err != nil {
+			return err
+		}
+		key = cp.PublicKey
+	}
+	if fs.common.json {
+		return a.printJSON(map[string]string{"public_key": key})
+	}
+	fmt.Fprintln(a.stdout, key)
+	return nil
+}
+
+// auditCall calls the audit admin API on alias: with the session token when
+// logged in (coffer login), else signed with the alias's access key.
+func (a *app) auditCall(ctx context.Context, aliasName string, cf *commonFlags, method, path string, out any) error {
+	name, err := aliasOnly("audit", aliasName)
+	if err != nil {
+		return err
+	}
+	r, err := a.connect(name, cf)
+	if err != nil {
+		return err
+	}
+	if m, _, err := a.loadSessions(); err == nil && m[name] != "" {
+		return r.sessionCall(ctx, method, path, m[name], nil, out)
+	}
+	return r.adminCall(ctx, method, path, nil, out)
+}
+
+func parseIndex(fs *flagSet, s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, usagef(fs.cmd, "%q is not a ledger index or tree size", s)
+	}
+	return n, nil
+}
+
+func (a *app) cmdAuditProve(ctx context.Context, args []string) error {
+	fs := newFlags("audit prove", `coffer audit prove N [--dir DIR | --alias ALIAS]
+
+Fetch the inclusion proof of ledger entry N against the latest signed
+checkpoint, from a ledger directory or the server behind ALIAS (default
+"local"), check it (tlog.CheckRecord) and print it.`)
+	var dir, alias string
+	fs.StringVar(&dir, "dir", "", "data or ledger directory (offline)")
+	fs.StringVar(&alias, "alias", "local", "server to ask")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	n, err := parseIndex(fs, pos[0])
+	if err != nil {
+		return err
+	}
+	var out server.ProofJSON
+	if dir != "" {
+		ledgerDir, _ := ledgerDirs(dir, "")
+		p, err := audit.Prove(ctx, ledgerDir, "", n)
+		if err != nil {
+			return err
+		}
+		lh := tlog.RecordHash(p.Entry)
+		out = server.ProofJSON{Index: n, Entry: b64(p.Entry), LeafHash: b64(lh[:]), Size: p.Tree.N,
+			Root: b64(p.Tree.Hash[:]), Checkpoint: string(p.Checkpoint)}
+		for _, h := range p.Proof {
+			out.Proof = append(out.Proof, b64(h[:]))
+		}
+	} else if err := a.auditCall(ctx, alias, &fs.common, http.MethodGet, "/audit/proof/"+strconv.FormatInt(n, 10), &out); err != nil {
+		return err
+	}
+	// Check what we print: a proof that does not verify is an error.
+	entry, err1 := base64.StdEncoding.DecodeString(out.Entry)
+	root, err2 := decodeHash(out.Root)
+	proof, err3 := decodeHashes(out.Proof)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return fmt.Errorf("malformed proof: %w", err)
+	}
+	if err := tlog.CheckRecord(proof, out.Size, root, n, tlog.RecordHash(entry)); err != nil {
+		return fmt.Errorf("the inclusion proof of entry %d does NOT verify: %w", n, err)
+	}
+	if fs.common.json {
+		return a.printJSON(out)
+	}
+	fmt.Fprintf(a.stdout, "entry %d is in the tree of size %d (proof verified)\n  entry (commitment): %s\n  leaf hash: %s\n  root: %s\n  proof:\n", n, out.Size, out.Entry, out.LeafHash, out.Root)
+	for _, h := range out.Proof {
+		fmt.Fprintf(a.stdout, "    %s\n", h)
+	}
+	fmt.Fprintf(a.stdout, "  checkpoint:\n%s", indent(out.Checkpoint, "    "))
+	return nil
+}
+
+func (a *app) cmdAuditConsistency(ctx context.Context, args []string) error {
+	fs := newFlags("audit consistency", `coffer audit consistency OLD NEW [--dir DIR | --alias ALIAS]
+
+Fetch the proof that the ledger tree of size OLD is a prefix of the tree
+of size NEW, check it (tlog.CheckTree) and print it.`)
+	var dir, alias string
+	fs.StringVar(&dir, "dir", "", "data or ledger directory (offline)")
+	fs.StringVar(&alias, "alias", "local", "server to ask")
+	pos, err := a.parse(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	old, err := parseIndex(fs, pos[0])
+	if err != nil {
+		return err
+	}
+	nw, err := parseIndex(fs, pos[1])
+	if err != nil {
+		return err
+	}
+	var out server.ConsistencyJSON
+	if dir != "" {
+		ledgerDir, _ := ledgerDirs(dir, "")
+		p, err := audit.Consistency(ctx, ledgerDir, "", old, nw)
+		if err != nil {
+			return err
+		}
+		out = server.ConsistencyJSON{OldSize: old, OldRoot: b64(p.Old.Hash[:]), NewSize: nw, NewRoot: b64(p.New.Hash[:])}
+		for _, h := range p.Proof {
+			out.Proof = append(out.Proof, b64(h[:]))
+		}
+	} else {
+		q := url.Values{"old": {pos[0]}, "new": {pos[1]}}
+		if err := a.auditCall(ctx, alias, &fs.common, http.MethodGet, "/audit/consistency?"+q.Encode(), &out); err != nil {
+			return err
+		}
+	}
+	oldRoot, err1 := decodeHash(out.OldRoot)
+	newRoot, err2 := decodeHash(out.NewRoot)
+	proof, err3 := decodeHashes(out.Proof)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return fmt.Errorf("malformed proof: %w", err)
+	}
+	if err := tlog.CheckTree(tlog.TreeProof(proof), out.NewSize, newRoot, out.OldSize, oldRoot); err != nil {
+		return fmt.Errorf("the consistency proof %d..%d does NOT verify: %w", old, nw, err)
+	}
+	if fs.common.json {
+		return a.printJSON(out)
+	}
+	fmt.Fprintf(a.stdout, "tree %d is a prefix of tree %d (proof verified)\n  old root: %s\n  new root: %s\n  proof:\n", old, nw, out.OldRoot, out.NewRoot)
+	for _, h := range out.Proof {
+		fmt.Fprintf(a.stdout, "    %s\n", h)
+	}
+	return nil
+}
+
+func (a *app) cmdAuditErase(ctx context.Context, args []string) error {
+	fs := newFlags("audit erase", `coffer audit erase ALIAS USER [--yes]
+
+Crypto-shred USER's audit payloads on the server behind ALIAS: their key is
+destroyed, so what was recorded about USER can no longer be read, while
+every leaf, checkpoint and proof stays valid. The erasure is itself
+recorded. Needs audit:Erase (security-admin, with a fresh MFA proof).`)
+	var yes bool
+	fs.BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	pos, err := a.parse(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	if !yes {
+		ok, err := a.confirm(fmt.Sprintf("Erase every audit payload of %s on %s? This cannot be undone.", pos[1], pos[0]), "--yes")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("not erased")
+		}
+	}
+	var out map[string]string
+	if err := a.auditCall(ctx, pos[0], &fs.common, http.MethodPost, "/audit/subjects/"+url.PathEscape(pos[1])+"/erase", &out); err != nil {
+		return err
+	}
+	if fs.common.json {
+		return a.printJSON(out)
+	}
+	fmt.Fprintf(a.stdout, "Erased the audit payloads of %s (subject id %s).\n", pos[1], out["subject_id"])
+	return nil
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func decodeHash(s string) (tlog.Hash, error) {
+	var h tlog.Hash
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != len(h) {
+		return h, fmt.Errorf("bad hash %q", s)
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+func decodeHashes(ss []string) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, 0, len(ss))
+	for _, s := range ss {
+		h, err := decodeHash(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+func indent(s, pre string) string {
+	lines := strings.SplitAfter(s, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString(pre + l)
+		}
+	}
+	return b.String()
+}
+
+// verifyRemote verifies a ledger served over HTTPS under /ledger/.
+func (a *app) verifyRemote(ctx context.Context, base, pubkey string, cf *commonFlags) error {
+	return fmt.Errorf("verifying %s: remote verification is not wired yet", base)
+}
