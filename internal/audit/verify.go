@@ -293,6 +293,9 @@ func verifyTree(ctx context.Context, src treeSource, cps []namedCheckpoint, rep 
 			return err
 		}
 		full = tl.add(n, clone(entry), hs, full)
+		if checkPartial && fr.n == rep.LatestSize {
+			full = append(full, tl.partial()...)
+		}
 		if len(full) > 0 {
 			if err := checkTiles(); err != nil {
 				return err
@@ -312,15 +315,6 @@ func verifyTree(ctx context.Context, src treeSource, cps []namedCheckpoint, rep 
 	if next < len(sorted) {
 		c := sorted[len(sorted)-1]
 		return verr(fr.n, c.name, "log ends at %d entries but the checkpoint covers %d (truncated or dropped entries)", fr.n, c.c.Tree.N)
-	}
-	if checkPartial && fr.n == rep.LatestSize {
-		full = tl.partial()
-		if err := checkTiles(); err != nil {
-			return err
-		}
-		if tileErr != nil {
-			return tileErr
-		}
 	}
 	rep.Size = fr.n
 	rep.Root, err = fr.root()
