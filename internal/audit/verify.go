@@ -121,7 +121,7 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*VerifyReport,
 	} else {
 		close(payDone)
 	}
-	treeErr := verifyTree(ctx, dir, cps, rep)
+	treeErr := verifyTree(ctx, dirSource{dir}, cps, rep, false)
 	<-payDone
 	return rep, firstError(treeErr, payErr)
 }
@@ -158,6 +158,12 @@ func verifyCheckpoints(dir, vkey string) ([]namedCheckpoint, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	return checkCheckpoints(hist, latest, vkey)
+}
+
+// checkCheckpoints checks the checkpoint history hist (in issue order) and
+// the published latest checkpoint (nil if there is none).
+func checkCheckpoints(hist []storedCheckpoint, latest []byte, vkey string) ([]namedCheckpoint, error) {
 	var cps []namedCheckpoint
 	bySize := make(map[int64]namedCheckpoint)
 	for i, h := range hist {
@@ -186,14 +192,52 @@ func verifyCheckpoints(dir, vkey string) ([]namedCheckpoint, error) {
 	return cps, nil
 }
 
-// verifyTree recomputes the tree from the leaf records.
-func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *VerifyReport) error {
+// A treeSource is where verifyTree reads a ledger from: its entries in
+// index order and its published tiles. Verify reads a directory
+// (dirSource), VerifyRemote a tlog-tiles server (httpSource).
+type treeSource interface {
+	// forEachEntry calls fn with every entry in index order and the file
+	// it comes from; it reports a bad record as a *VerifyError.
+	forEachEntry(ctx context.Context, fn func(n int64, entry []byte, path string) error) error
+	// readTile returns the published tile t, or an error wrapping
+	// fs.ErrNotExist if it is not published.
+	readTile(ctx context.Context, t tlog.Tile) ([]byte, error)
+}
+
+// dirSource reads the leaf records and tiles of a ledger directory.
+type dirSource struct{ dir string }
+
+func (d dirSource) forEachEntry(ctx context.Context, fn func(n int64, entry []byte, path string) error) error {
+	return forEachRecord(ctx, d.dir, func(n int64, rec []byte, path string) error {
+		if !checkLogRecord(rec, n) {
+			return verr(n, path, "record checksum mismatch (corrupt, dropped or reordered record)")
+		}
+		return fn(n, rec[:entrySize], path)
+	})
+}
+
+func (d dirSource) readTile(_ context.Context, t tlog.Tile) ([]byte, error) {
+	return os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(tilePath(t))))
+}
+
+// verifyTree recomputes the tree from the entries of src, checks it
+// against the checkpoints and the published full tiles, and, if
+// checkPartial, the partial tiles of the latest checkpoint's tree.
+//
+// A published tile that differs from the recomputed one is blamed on the
+// tile once the entries are known to be right, at the next checkpoint
+// whose root they match. If they do not match it, the first leaf the tile
+// disagrees with is named as the first bad entry.
+func verifyTree(ctx context.Context, src treeSource, cps []namedCheckpoint, rep *VerifyReport, checkPartial bool) error {
 	// Checkpoint sizes in increasing order; equal sizes were checked above.
 	sorted := slices.Clone(cps)
 	slices.SortStableFunc(sorted, func(a, b namedCheckpoint) int { return cmpInt(a.c.Tree.N, b.c.Tree.N) })
 	var fr frontier
 	var tl tiler
 	var full []tileData
+	var tileErr *VerifyError // first published tile that differs
+	var tileErrLevel int
+	var spans []entrySpan // which file each entry came from, since lastGood
 	next, lastGood := 0, int64(0)
 	checkRoots := func() error {
 		for next < len(sorted) && sorted[next].c.Tree.N == fr.n {
@@ -202,17 +246,35 @@ func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *Ver
 				return err
 			}
 			if root != sorted[next].c.Tree.Hash {
+				if tileErr != nil && tileErr.Index >= lastGood {
+					what := "entries from here on differ"
+					if tileErrLevel <= 0 {
+						what = "entry differs"
+					}
+					return verr(tileErr.Index, spanPath(spans, tileErr.Index), "%s from the published tile %s, and entries %d..%d do not hash to the root of %s (size %d)", what, tileErr.Path, lastGood, fr.n-1, sorted[next].name, fr.n)
+				}
 				return verr(lastGood, sorted[next].name, "entries %d..%d do not hash to the checkpoint's root (size %d)", lastGood, fr.n-1, fr.n)
 			}
+			if tileErr != nil {
+				return tileErr // the entries are right, the tile is not
+			}
 			lastGood = fr.n
+			spans = spans[:0]
 			next++
 		}
 		return nil
 	}
 	checkTiles := func() error {
 		for _, td := range full {
-			if err := checkTile(dir, td, rep.LatestSize); err != nil {
+			diff, err := checkTile(ctx, src, td, rep.LatestSize)
+			if err != nil {
 				return err
+			}
+			if diff != nil {
+				if tileErr == nil {
+					tileErr, tileErrLevel = diff, td.tile.L
+				}
+				continue
 			}
 			rep.TilesChecked++
 		}
@@ -222,15 +284,18 @@ func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *Ver
 	if err := checkRoots(); err != nil {
 		return err
 	}
-	err := forEachRecord(ctx, dir, func(n int64, rec []byte, path string) error {
-		if !checkLogRecord(rec, n) {
-			return verr(n, path, "record checksum mismatch (corrupt, dropped or reordered record)")
+	err := src.forEachEntry(ctx, func(n int64, entry []byte, path string) error {
+		if len(spans) == 0 || spans[len(spans)-1].path != path {
+			spans = append(spans, entrySpan{n, path})
 		}
-		hs, err := fr.add(rec[:entrySize])
+		hs, err := fr.add(entry)
 		if err != nil {
 			return err
 		}
-		full = tl.add(n, clone(rec[:entrySize]), hs, full)
+		full = tl.add(n, clone(entry), hs, full)
+		if checkPartial && fr.n == rep.LatestSize {
+			full = append(full, tl.partial()...)
+		}
 		if len(full) > 0 {
 			if err := checkTiles(); err != nil {
 				return err
@@ -239,7 +304,13 @@ func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *Ver
 		return checkRoots()
 	})
 	if err != nil {
+		if tileErr != nil {
+			return firstError(err, tileErr)
+		}
 		return err
+	}
+	if tileErr != nil {
+		return tileErr
 	}
 	if next < len(sorted) {
 		c := sorted[len(sorted)-1]
@@ -250,22 +321,39 @@ func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *Ver
 	return err
 }
 
-// checkTile compares a recomputed full tile with the published one. A
-// tile may be missing only if it reaches beyond the latest checkpoint.
-func checkTile(dir string, td tileData, latest int64) error {
-	p := tilePath(td.tile)
-	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
-	if errors.Is(err, fs.ErrNotExist) {
-		if tileEnd(td.tile) <= latest {
-			return verr(tileStart(td.tile), p, "tile missing")
+// An entrySpan says that the entries from first on come from path.
+type entrySpan struct {
+	first int64
+	path  string
+}
+
+func spanPath(spans []entrySpan, n int64) string {
+	p := ""
+	for _, s := range spans {
+		if s.first <= n {
+			p = s.path
 		}
-		return nil
+	}
+	return p
+}
+
+// checkTile compares a recomputed tile with the published one and returns
+// the difference, if any. A full tile may be missing only if it reaches
+// beyond the latest checkpoint.
+func checkTile(ctx context.Context, src treeSource, td tileData, latest int64) (diff *VerifyError, err error) {
+	p := tilePath(td.tile)
+	b, err := src.readTile(ctx, td.tile)
+	if errors.Is(err, fs.ErrNotExist) {
+		if td.tile.W < tileWidth || tileEnd(td.tile) <= latest {
+			return nil, verr(tileStart(td.tile), p, "tile missing")
+		}
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if bytes.Equal(b, td.data) {
-		return nil
+		return nil, nil
 	}
 	// Name the first differing entry (or hash) and the first leaf under it.
 	step := tlog.HashSize
@@ -277,7 +365,7 @@ func checkTile(dir string, td tileData, latest int64) error {
 		i++
 	}
 	first := (td.tile.N*tileWidth + int64(i)) << (uint(tileHeight) * uint(max(td.tile.L, 0)))
-	return verr(first, p, "published tile differs from the log records at position %d", i)
+	return verr(first, p, "published tile differs from the one recomputed from the entries at position %d", i), nil
 }
 
 func tileStart(t tlog.Tile) int64 {
