@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	fnote "github.com/transparency-dev/formats/note"
@@ -29,13 +30,23 @@ type testWitness struct {
 
 func newTestWitness(t *testing.T, dir, name string, logs ...WitnessedLog) *testWitness {
 	t.Helper()
+	return startTestWitness(t, false, dir, name, logs...)
+}
+
+func startTestWitness(t *testing.T, tls bool, dir, name string, logs ...WitnessedLog) *testWitness {
+	t.Helper()
 	w, err := NewWitness(dir, WitnessOptions{Name: name, Logs: logs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle(WitnessAddCheckpointPath, w)
-	srv := httptest.NewServer(mux)
+	var srv *httptest.Server
+	if tls {
+		srv = httptest.NewTLSServer(mux)
+	} else {
+		srv = httptest.NewServer(mux)
+	}
 	t.Cleanup(srv.Close)
 	return &testWitness{dir: dir, w: w, srv: srv}
 }
@@ -81,11 +92,12 @@ func TestWitnessMutualCosigning(t *testing.T) {
 	la, lb := newTestLedger(t), newTestLedger(t)
 	const oa, ob = "a.example/audit", "b.example/audit"
 	ka, kb := initLedgerKey(t, la, oa), initLedgerKey(t, lb, ob)
-	// Node A runs a witness for B's log and node B one for A's.
+	// Node A runs a witness for B's log and node B one for A's (over
+	// TLS, with the client the Log is given).
 	wa := newTestWitness(t, t.TempDir(), "a.example/witness", WitnessedLog{VerifierKey: kb})
-	wb := newTestWitness(t, t.TempDir(), "b.example/witness", WitnessedLog{VerifierKey: ka})
+	wb := startTestWitness(t, true, t.TempDir(), "b.example/witness", WitnessedLog{VerifierKey: ka})
 
-	a := la.open(t, Options{Origin: oa, Witnesses: []WitnessConfig{wb.config()}})
+	a := la.open(t, Options{Origin: oa, Witnesses: []WitnessConfig{wb.config()}, WitnessHTTPClient: wb.srv.Client()})
 	b := lb.open(t, Options{Origin: ob, Witnesses: []WitnessConfig{wa.config()}})
 	for round, n := range []int{100, 300, 1, 0} {
 		for _, x := range []struct {
@@ -141,7 +153,7 @@ func TestWitnessMutualCosigning(t *testing.T) {
 	}
 
 	// Reopening does not resubmit: the status is read back from storage.
-	a = la.open(t, Options{Origin: oa, Witnesses: []WitnessConfig{wb.config()}})
+	a = la.open(t, Options{Origin: oa, Witnesses: []WitnessConfig{wb.config()}, WitnessHTTPClient: wb.srv.Client()})
 	if st := a.WitnessStatus(); !st.QuorumMet || st.LatestSize != 408 {
 		t.Fatalf("after reopen: %+v", st)
 	}
@@ -172,6 +184,52 @@ func TestWitnessDownDoesNotBlock(t *testing.T) {
 	appendN(t, l, 200, 50, 8) // still appending
 	if l.Size() != 250 {
 		t.Fatal(l.Size())
+	}
+}
+
+// A witness that fails for a while cosigns once it is back, from the size
+// it cosigned before.
+func TestWitnessRecovers(t *testing.T) {
+	tl := newTestLedger(t)
+	vkey := initLedgerKey(t, tl, "coffer/audit")
+	w, err := NewWitness(t.TempDir(), WitnessOptions{Name: "flaky.example/w", Logs: []WitnessedLog{{VerifierKey: vkey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(rw, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		w.ServeHTTP(rw, r)
+	}))
+	defer srv.Close()
+	l := tl.open(t, Options{Witnesses: []WitnessConfig{{URL: srv.URL, VerifierKey: w.PublicKey()}}})
+	defer l.Close()
+	appendN(t, l, 0, 10, 2)
+	if err := publishAndSync(t, l); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	for i := range 3 {
+		appendN(t, l, 10+i*10, 10, 2)
+		if err := publishAndSync(t, l); !errors.Is(err, ErrNoQuorum) || !strings.Contains(err.Error(), "503") {
+			t.Fatalf("while down: %v", err)
+		}
+	}
+	if st := l.WitnessStatus(); st.Witnesses[0].Failures < 3 || st.Witnesses[0].CosignedSize != 10 {
+		t.Fatalf("while down: %+v", st)
+	}
+	down.Store(false)
+	if err := l.SyncWitnesses(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.WitnessStatus(); !st.QuorumMet || st.Witnesses[0].Failures != 0 || st.Witnesses[0].CosignedSize != 40 {
+		t.Fatalf("back: %+v", st)
+	}
+	if c, _ := w.Latest("coffer/audit"); c.Tree.N != 40 {
+		t.Fatalf("witness at %d", c.Tree.N)
 	}
 }
 
