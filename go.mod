@@ -25,6 +25,8 @@ require (
 	modernc.org/sqlite v1.61.1
 )
 
+require filippo.io/mldsa v0.0.0-20260215214346-43d0283efc3e // indirect
+
 require (
 	cel.dev/expr v0.25.1 // indirect
 	github.com/BurntSushi/toml v1.6.0

@@ -68,6 +68,14 @@ type VerifyOptions struct {
 	PublicKey string
 	// Sealer opens payloads. If nil, payloads are not checked.
 	Sealer Sealer
+	// Witnesses are the cosignature/v1 verifier keys of trusted
+	// witnesses. Every stored cosignature by one of them must verify;
+	// cosignatures by other keys are counted and ignored. If empty,
+	// cosignatures are only checked to be well-formed.
+	Witnesses []string
+	// WitnessQuorum, if positive, requires the latest checkpoint to carry
+	// valid cosignatures by at least this many distinct Witnesses.
+	WitnessQuorum int
 }
 
 // VerifyReport summarises a successful verification.
@@ -83,6 +91,17 @@ type VerifyReport struct {
 	// TrailingPayloads reports payload records after the last leaf (a
 	// live writer, or an unacknowledged crash tail that Open will cut).
 	TrailingPayloads bool
+	// Cosignatures counts valid cosignatures by VerifyOptions.Witnesses,
+	// UnknownCosignatures those by other keys (or all of them, unchecked,
+	// when no witness keys were given).
+	Cosignatures        int
+	UnknownCosignatures int
+	// LatestCosigners names the witnesses with a valid cosignature on
+	// the latest checkpoint.
+	LatestCosigners []string
+	// WitnessedSize is the size of the latest checkpoint cosigned by at
+	// least max(WitnessQuorum, 1) of the witnesses (0 if none).
+	WitnessedSize int64
 }
 
 type namedCheckpoint struct {
@@ -107,6 +126,9 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*VerifyReport,
 	rep := &VerifyReport{Checkpoints: len(cps)}
 	for _, c := range cps {
 		rep.LatestSize = max(rep.LatestSize, c.c.Tree.N)
+	}
+	if err := verifyCosignatures(dir, vkey, opts, rep); err != nil {
+		return nil, err
 	}
 
 	// The tree pass and the payload pass read the records independently
@@ -158,7 +180,24 @@ func verifyCheckpoints(dir, vkey string) ([]namedCheckpoint, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return checkCheckpoints(hist, latest, vkey)
+	cps, err := checkCheckpoints(hist, latest, vkey)
+	if err != nil || latest == nil {
+		return cps, err
+	}
+	// What follows the log's note in the published checkpoint are the
+	// witness cosignatures stored for it (verified with the rest of
+	// cosignatures/).
+	last := hist[len(hist)-1]
+	stored := make(map[string]bool)
+	for _, line := range readCosignatures(dir, last.seq) {
+		stored[string(line)] = true
+	}
+	for _, line := range splitLines(latest[len(last.data):]) {
+		if !stored[string(line)] {
+			return nil, verr(-1, "checkpoint", "published checkpoint carries a signature that is not in cosignatures/%s", segmentName(last.seq))
+		}
+	}
+	return cps, nil
 }
 
 // checkCheckpoints checks the checkpoint history hist (in issue order) and
@@ -185,7 +224,7 @@ func checkCheckpoints(hist []storedCheckpoint, latest []byte, vkey string) ([]na
 		if _, err := OpenCheckpoint(latest, vkey); err != nil {
 			return nil, verr(-1, "checkpoint", "checkpoint does not verify: %v", err)
 		}
-		if len(hist) == 0 || !bytes.Equal(latest, hist[len(hist)-1].data) {
+		if len(hist) == 0 || !bytes.HasPrefix(latest, hist[len(hist)-1].data) {
 			return nil, verr(-1, "checkpoint", "published checkpoint is not the latest in checkpoints/")
 		}
 	}
