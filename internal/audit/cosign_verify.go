@@ -23,11 +23,14 @@ const maxCosignatureFile = 64 << 10
 // verifyCosignatures checks every stored cosignature against its
 // checkpoint and, with a quorum, that the latest checkpoint is witnessed.
 //
-// The quorum is required of the latest checkpoint only: Verify proves that
-// every earlier checkpoint is a prefix of it, so a witnessed latest
-// checkpoint covers them all, while earlier checkpoints may legitimately
-// lack cosignatures (a witness was down, or a checkpoint was superseded
-// before it was submitted).
+// With a quorum, some checkpoint must carry it, and the report's
+// WitnessedSize says how much of the log the latest such checkpoint
+// covers (Verify proves every earlier checkpoint a prefix of later ones,
+// so one witnessed checkpoint covers all before it). Checkpoints after it
+// may legitimately lack cosignatures (a witness was down, the final
+// checkpoint at shutdown was signed after the peer stopped); that tail is
+// protected by the log's signature alone, which the report makes visible.
+// RequireLatestWitnessed demands the quorum of the latest checkpoint.
 func verifyCosignatures(dir, vkey string, opts VerifyOptions, rep *VerifyReport) error {
 	var verifiers []note.Verifier
 	for _, k := range opts.Witnesses {
@@ -118,7 +121,10 @@ func verifyCosignatures(dir, vkey string, opts VerifyOptions, rep *VerifyReport)
 			return verr(-1, "checkpoints", "no checkpoint to meet the witness quorum")
 		}
 		last := hist[len(hist)-1]
-		if got := len(signers[last.seq]); got < opts.WitnessQuorum {
+		if rep.WitnessedSize == 0 && len(signers[last.seq]) < opts.WitnessQuorum {
+			return verr(-1, last.name, "witness quorum not met: no checkpoint has %d valid cosignature(s)", opts.WitnessQuorum)
+		}
+		if got := len(signers[last.seq]); opts.RequireLatestWitnessed && got < opts.WitnessQuorum {
 			return verr(-1, last.name, "witness quorum not met: the latest checkpoint has %d valid cosignature(s), the quorum is %d", got, opts.WitnessQuorum)
 		}
 	}

@@ -68,6 +68,10 @@ type VerifyOptions struct {
 	PublicKey string
 	// Sealer opens payloads. If nil, payloads are not checked.
 	Sealer Sealer
+	// RequireLatestWitnessed fails verification unless the latest
+	// checkpoint itself has WitnessQuorum cosignatures (by default some
+	// checkpoint must have them; see VerifyReport.WitnessedSize).
+	RequireLatestWitnessed bool
 	// Witnesses are the cosignature/v1 verifier keys of trusted
 	// witnesses. Every stored cosignature by one of them must verify;
 	// cosignatures by other keys are counted and ignored. If empty,

@@ -304,8 +304,14 @@ func TestWitnessRefusesRolledBackLedger(t *testing.T) {
 		t.Fatalf("fork: %v, %+v", err, st)
 	}
 	checkUnchanged("fork")
-	if _, err := Verify(context.Background(), old.dir, VerifyOptions{Witnesses: []string{tw.w.PublicKey()}, WitnessQuorum: 1}); err == nil || !strings.Contains(err.Error(), "quorum") {
+	if _, err := Verify(context.Background(), old.dir, VerifyOptions{Witnesses: []string{tw.w.PublicKey()}, WitnessQuorum: 1, RequireLatestWitnessed: true}); err == nil || !strings.Contains(err.Error(), "quorum") {
 		t.Fatalf("verify of the fork: %v", err)
+	}
+	// Without that demand the fork verifies only up to the witnessed
+	// prefix, and the report says so.
+	rep, err := Verify(context.Background(), old.dir, VerifyOptions{Witnesses: []string{tw.w.PublicKey()}, WitnessQuorum: 1})
+	if err != nil || rep.WitnessedSize >= rep.Size {
+		t.Fatalf("verify of the fork: witnessed %v of %v, %v", rep.WitnessedSize, rep.Size, err)
 	}
 }
 
@@ -568,7 +574,7 @@ func TestVerifyCosignatures(t *testing.T) {
 			lines := strings.SplitAfter(string(readFile(t, p)), "\n")
 			writeFile(t, p, []byte(lines[0]))
 			writeFile(t, filepath.Join(dir, "checkpoint"), append(clone(hist[len(hist)-1].data), lines[0]...))
-		}, VerifyOptions{Witnesses: keys, WitnessQuorum: 2}, "quorum"},
+		}, VerifyOptions{Witnesses: keys, WitnessQuorum: 2, RequireLatestWitnessed: true}, "quorum"},
 		{"published checkpoint carries a foreign line", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "checkpoint")
 			b := readFile(t, p)

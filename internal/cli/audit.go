@@ -6,6 +6,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -32,7 +34,8 @@ Subcommands:
   pubkey DIR|ALIAS                               print the ledger's public (note) key
   prove N [--dir DIR | --alias ALIAS]            inclusion proof of entry N, checked
   consistency OLD NEW [--dir DIR | --alias ALIAS]  consistency proof between tree sizes
-  erase ALIAS USER [--yes]                       crypto-shred USER's audit payloads`
+  erase ALIAS USER [--yes]                       crypto-shred USER's audit payloads
+  witness-pubkey DATA_DIR                        print this server's witness key (for peers' --witness)`
 
 func (a *app) cmdAudit(ctx context.Context, args []string) error {
 	sub := ""
@@ -50,6 +53,8 @@ func (a *app) cmdAudit(ctx context.Context, args []string) error {
 		return a.cmdAuditConsistency(ctx, args[1:])
 	case "erase":
 		return a.cmdAuditErase(ctx, args[1:])
+	case "witness-pubkey":
+		return a.cmdAuditWitnessPubkey(ctx, args[1:])
 	case "-h", "--help", "-help", "help":
 		fmt.Fprintln(a.stdout, "Usage: "+auditUsage)
 		return errHelpShown
@@ -94,6 +99,7 @@ type verifyJSON struct {
 	LatestSize      int64  `json:"latest_size,omitempty"`
 	PayloadsChecked int64  `json:"payloads_checked,omitempty"`
 	Erased          int64  `json:"erased,omitempty"`
+	WitnessedSize   *int64 `json:"witnessed_size,omitempty"`
 	Error           string `json:"error,omitempty"`
 	BadIndex        *int64 `json:"bad_index,omitempty"`
 	BadFile         string `json:"bad_file,omitempty"`
@@ -110,21 +116,28 @@ not failures). DIR is a data directory or a ledger directory (--audit-dir).
 --pubkey pins the log's key (as printed at first start); without it the
 key stored beside the ledger is used, which proves only self-consistency.
 Exit status 1 and the first bad index and file on failure.`)
-	var dataDir, pubkey string
+	var dataDir, pubkey, caFile string
 	var noPayloads bool
+	var witnesses stringsFlag
+	var quorum int
 	fs.StringVar(&dataDir, "data-dir", "", "data directory holding root.key (to check payloads)")
-	fs.StringVar(&pubkey, "pubkey", "", "the log's expected public key")
+	fs.StringVar(&pubkey, "pubkey", "", "the log's expected public key (required for a URL)")
 	fs.BoolVar(&noPayloads, "no-payloads", false, "do not open payloads")
+	fs.StringVar(&caFile, "ca", "", "PEM CA file to trust for a URL (e.g. the server's local CA)")
+	fs.Var(&witnesses, "witness", "a trusted witness's cosignature key (repeatable)")
+	fs.IntVar(&quorum, "witness-quorum", 0, "cosignatures a checkpoint needs from --witness keys")
+	var strict bool
+	fs.BoolVar(&strict, "witness-strict", false, "require the quorum of the latest checkpoint itself")
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	target := pos[0]
+	opts := audit.VerifyOptions{PublicKey: pubkey, Witnesses: witnesses, WitnessQuorum: quorum, RequireLatestWitnessed: strict}
 	if strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "http://") {
-		return a.verifyRemote(ctx, target, pubkey, &fs.common)
+		return a.verifyRemote(ctx, target, opts, caFile, &fs.common)
 	}
 	ledgerDir, keysDir := ledgerDirs(target, dataDir)
-	opts := audit.VerifyOptions{PublicKey: pubkey}
 	if !noPayloads {
 		if opts.Sealer, err = payloadSealer(keysDir); err != nil {
 			return err
@@ -135,6 +148,9 @@ Exit status 1 and the first bad index and file on failure.`)
 	if rep != nil {
 		out.Size, out.Root, out.Checkpoints, out.LatestSize = rep.Size, rep.Root.String(), rep.Checkpoints, rep.LatestSize
 		out.PayloadsChecked, out.Erased = rep.PayloadsChecked, rep.Erased
+		if len(witnesses) > 0 {
+			out.WitnessedSize = &rep.WitnessedSize
+		}
 	}
 	return a.reportVerify(out, verr, &fs.common, opts.Sealer == nil)
 }
@@ -157,6 +173,9 @@ func (a *app) reportVerify(out verifyJSON, verr error, cf *commonFlags, noPayloa
 	} else if verr == nil {
 		fmt.Fprintf(a.stdout, "OK: %s\n  entries: %d, root %s\n  checkpoints: %d (latest covers %d)\n",
 			out.Target, out.Size, out.Root, out.Checkpoints, out.LatestSize)
+		if out.WitnessedSize != nil {
+			fmt.Fprintf(a.stdout, "  witnessed: the first %d entries (a checkpoint with the quorum of cosignatures)\n", *out.WitnessedSize)
+		}
 		switch {
 		case noPayloads:
 			fmt.Fprintf(a.stdout, "  payloads: not checked (no root key: pass --data-dir)\n")
@@ -367,6 +386,38 @@ recorded. Needs audit:Erase (security-admin, with a fresh MFA proof).`)
 	return nil
 }
 
+func (a *app) cmdAuditWitnessPubkey(ctx context.Context, args []string) error {
+	fs := newFlags("audit witness-pubkey", `coffer audit witness-pubkey DATA_DIR
+
+Print the cosignature key of the witness kept in DATA_DIR (a server run
+with --witness-for), creating it if it does not exist yet, for other
+servers' --witness URL,KEY.`)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	dir := server.WitnessDir(pos[0])
+	key, err := audit.ReadWitnessPublicKey(dir)
+	if err != nil {
+		w, werr := audit.NewWitness(dir, audit.WitnessOptions{Name: "coffer-witness"})
+		if werr != nil {
+			return fmt.Errorf("witness key in %s: %w", dir, errors.Join(err, werr))
+		}
+		key = w.PublicKey()
+	}
+	if fs.common.json {
+		return a.printJSON(map[string]string{"witness_key": key})
+	}
+	fmt.Fprintln(a.stdout, key)
+	return nil
+}
+
+// stringsFlag is a repeatable string flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func decodeHash(s string) (tlog.Hash, error) {
@@ -403,6 +454,39 @@ func indent(s, pre string) string {
 }
 
 // verifyRemote verifies a ledger served over HTTPS under /ledger/.
-func (a *app) verifyRemote(ctx context.Context, base, pubkey string, cf *commonFlags) error {
-	return fmt.Errorf("verifying %s: remote verification is not wired yet", base)
+func (a *app) verifyRemote(ctx context.Context, base string, opts audit.VerifyOptions, caFile string, cf *commonFlags) error {
+	if opts.PublicKey == "" {
+		return usagef("audit verify", "verifying over HTTPS needs --pubkey: a key fetched from the server being checked would prove nothing")
+	}
+	tr, err := transportWithCA(caFile, cf.insecure)
+	if err != nil {
+		return err
+	}
+	rep, verr := audit.VerifyRemote(ctx, base, &http.Client{Transport: tr}, opts)
+	out := verifyJSON{OK: verr == nil, Target: base}
+	if rep != nil {
+		out.Size, out.Root, out.Checkpoints, out.LatestSize = rep.Size, rep.Root.String(), rep.Checkpoints, rep.LatestSize
+		if len(opts.Witnesses) > 0 {
+			out.WitnessedSize = &rep.WitnessedSize
+		}
+	}
+	return a.reportVerify(out, verr, cf, true)
+}
+
+// transportWithCA trusts the system roots plus caFile (TLS 1.3).
+func transportWithCA(caFile string, insecure bool) (*http.Transport, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+	}
+	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, InsecureSkipVerify: insecure}}, nil
 }

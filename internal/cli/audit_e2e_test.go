@@ -45,6 +45,11 @@ func TestE2EAudit(t *testing.T) {
 		t.Fatalf("consistency: %s", r)
 	}
 	e.expect(1, "not in the latest checkpoint", "audit", "prove", "100000", "--alias", "t")
+	// Over HTTPS, from the public /ledger/ files, with the pinned key.
+	if r := e.must("audit", "verify", "--pubkey", key, "--ca", srv.CAFile(), srv.Endpoint()+"/ledger/"); !strings.Contains(r.stdout, "OK:") {
+		t.Fatalf("remote verify: %s", r)
+	}
+	e.expect(2, "needs --pubkey", "audit", "verify", "--ca", srv.CAFile(), srv.Endpoint()+"/ledger/")
 
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)

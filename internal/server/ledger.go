@@ -52,7 +52,8 @@ type ledger struct {
 
 // openLedger opens (or creates) the ledger. created reports a new signing
 // key, whose public half the operator should note.
-func openLedger(ctx context.Context, dataDir, dir string, root seal.RootKey, store meta.Store, log *slog.Logger) (_ *ledger, created bool, err error) {
+func openLedger(ctx context.Context, cfg Config, root seal.RootKey, store meta.Store, log *slog.Logger) (_ *ledger, created bool, err error) {
+	dir, dataDir := cfg.AuditDir, cfg.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("audit ledger: %w", err)
 	}
@@ -63,7 +64,14 @@ func openLedger(ctx context.Context, dataDir, dir string, root seal.RootKey, sto
 	if err != nil {
 		return nil, false, err
 	}
-	l, err := audit.Open(ctx, dir, audit.Options{Sealer: sealer, Logger: log, PreallocBytes: preallocFor(dir)})
+	opts := audit.Options{Sealer: sealer, Logger: log, PreallocBytes: preallocFor(dir),
+		Witnesses: cfg.Witnesses, WitnessQuorum: cfg.WitnessQuorum}
+	if len(cfg.Witnesses) > 0 {
+		if opts.WitnessHTTPClient, err = witnessClient(cfg.WitnessCAFile); err != nil {
+			return nil, false, err
+		}
+	}
+	l, err := audit.Open(ctx, dir, opts)
 	if err != nil {
 		return nil, false, fmt.Errorf("audit ledger: %w", err)
 	}
