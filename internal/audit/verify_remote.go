@@ -54,8 +54,12 @@ type RemoteReport struct {
 
 // VerifyRemote verifies the ledger published at baseURL (the URL of the
 // directory holding checkpoint, checkpoints/ and tile/, such as
-// "https://host/ledger/") like Verify, over HTTP(S) with client
-// (http.DefaultClient if nil). opts.PublicKey is required: a key fetched
+// "https://host/ledger/") like Verify, over HTTP(S) with client. Up to
+// 8 requests are in flight: a client for HTTP/1.1 should keep as many
+// idle connections per host (http.Transport.MaxIdleConnsPerHost; the
+// default is 2) or it opens a new connection for most requests. If client
+// is nil, VerifyRemote uses such a client with the default transport
+// settings. opts.PublicKey is required: a key fetched
 // from the server being verified would prove nothing. opts.Sealer is
 // ignored. The first problem is returned as a *VerifyError naming the
 // first bad index and the file (relative to baseURL); a transport error
@@ -72,7 +76,10 @@ func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts
 		return nil, fmt.Errorf("audit: verify remote: %q is not an http(s) URL", baseURL)
 	}
 	if client == nil {
-		client = http.DefaultClient
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = fetchWindow
+		client = &http.Client{Transport: t}
+		defer t.CloseIdleConnections()
 	}
 	src := &httpSource{
 		base:   strings.TrimSuffix(u.String(), "/") + "/",
