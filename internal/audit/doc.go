@@ -29,6 +29,8 @@
 //   - recover.go: crash recovery when a Log is opened.
 //   - checkpoint.go: signing keys and signed checkpoints.
 //   - verify.go: offline verification, inclusion and consistency proofs.
+//   - serve.go: LedgerHandler, the read-only HTTP view of the public files.
+//   - verify_remote.go: VerifyRemote, verification over HTTP(S).
 //   - erase.go: crypto-shredding a data subject.
 //
 // The on-disk format is specified in docs/ledger-format.md.
