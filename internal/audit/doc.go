@@ -37,6 +37,8 @@
 //     cosigns other logs' checkpoints.
 //   - cosign.go: collecting witness cosignatures for this log's
 //     checkpoints; cosign_verify.go: checking them in Verify.
+//   - serve.go: LedgerHandler, the read-only HTTP view of the public files.
+//   - verify_remote.go: VerifyRemote, verification over HTTP(S).
 //   - erase.go: crypto-shredding a data subject.
 //
 // The on-disk format is specified in docs/ledger-format.md.

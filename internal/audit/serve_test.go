@@ -25,7 +25,10 @@ func serveLedger(t testing.TB, h http.Handler) (string, *http.Client) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return srv.URL + "/ledger/", srv.Client()
+	client := srv.Client()
+	// Keep as many connections as VerifyRemote has requests in flight.
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = fetchWindow
+	return srv.URL + "/ledger/", client
 }
 
 func serve(h http.Handler, method, target string) *httptest.ResponseRecorder {

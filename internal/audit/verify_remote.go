@@ -28,6 +28,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -53,8 +54,12 @@ type RemoteReport struct {
 
 // VerifyRemote verifies the ledger published at baseURL (the URL of the
 // directory holding checkpoint, checkpoints/ and tile/, such as
-// "https://host/ledger/") like Verify, over HTTP(S) with client
-// (http.DefaultClient if nil). opts.PublicKey is required: a key fetched
+// "https://host/ledger/") like Verify, over HTTP(S) with client. Up to
+// 8 requests are in flight: a client for HTTP/1.1 should keep as many
+// idle connections per host (http.Transport.MaxIdleConnsPerHost; the
+// default is 2) or it opens a new connection for most requests. If client
+// is nil, VerifyRemote uses such a client with the default transport
+// settings. opts.PublicKey is required: a key fetched
 // from the server being verified would prove nothing. opts.Sealer is
 // ignored. The first problem is returned as a *VerifyError naming the
 // first bad index and the file (relative to baseURL); a transport error
@@ -71,7 +76,10 @@ func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts
 		return nil, fmt.Errorf("audit: verify remote: %q is not an http(s) URL", baseURL)
 	}
 	if client == nil {
-		client = http.DefaultClient
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = fetchWindow
+		client = &http.Client{Transport: t}
+		defer t.CloseIdleConnections()
 	}
 	src := &httpSource{
 		base:   strings.TrimSuffix(u.String(), "/") + "/",
@@ -232,14 +240,19 @@ func (s *httpSource) forEachEntry(ctx context.Context, fn func(n int64, entry []
 	})
 }
 
-// checkpoints reads the checkpoint history and the latest checkpoint.
-// If the latest is not the last of the history, the log may have issued
-// a checkpoint between the reads, so both are read again (twice at most)
-// before the difference is left for checkCheckpoints to report.
+// checkpoints reads the checkpoint history, then the latest checkpoint.
+//
+// The log writes checkpoints/<seq> before checkpoint, so when checkpoint
+// is read after the history was found to end at n, an honest log
+// publishes checkpoint n-1 (it is between its two writes), n, or a newer
+// one (which a further probe finds in the history). Checkpoint n-1 is
+// read again a few times, shortly after; anything older, or not in the
+// history, is handed on for checkCheckpoints to report. When the latest
+// checkpoint is accepted, the returned latest is the last of the history.
 func (s *httpSource) checkpoints(ctx context.Context) ([]storedCheckpoint, []byte, error) {
-	got := make(map[int64][]byte)
+	probed := make(map[int64][]byte)
 	exists := func(seq int64) (bool, error) {
-		if _, ok := got[seq]; ok {
+		if _, ok := probed[seq]; ok {
 			return true, nil
 		}
 		b, err := s.get(ctx, historyName(seq), maxCheckpointSize, -1)
@@ -249,49 +262,87 @@ func (s *httpSource) checkpoints(ctx context.Context) ([]storedCheckpoint, []byt
 		if err != nil {
 			return false, err
 		}
-		got[seq] = b
+		probed[seq] = b
 		return true, nil
 	}
-	var latest []byte
-	var last int64
+	n, err := lastSeq(0, exists)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n == 0 {
+		return nil, nil, verr(-1, historyName(1), "no checkpoint history published")
+	}
+	hist, err := s.history(ctx, nil, n, probed)
+	if err != nil {
+		return nil, nil, err
+	}
 	for attempt := 0; ; attempt++ {
-		var err error
-		latest, err = s.get(ctx, "checkpoint", maxCheckpointSize, -1)
+		latest, err := s.get(ctx, "checkpoint", maxCheckpointSize, -1)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, verr(-1, "checkpoint", "no checkpoint published")
 		}
 		if err != nil {
 			return nil, nil, err
 		}
-		if last, err = lastSeq(last, exists); err != nil {
-			return nil, nil, err
+		seq := seqOf(hist, latest)
+		if seq == 0 {
+			// Issued after the history was read, or not in it at all.
+			m, err := lastSeq(int64(len(hist)), exists)
+			if err != nil {
+				return nil, nil, err
+			}
+			if hist, err = s.history(ctx, hist, m, probed); err != nil {
+				return nil, nil, err
+			}
+			seq = seqOf(hist, latest)
 		}
-		if last == 0 {
-			return nil, nil, verr(-1, historyName(1), "no checkpoint history published")
+		switch {
+		case seq >= n:
+			return hist, hist[len(hist)-1].data, nil
+		case seq != n-1 || attempt == 4:
+			return hist, latest, nil
 		}
-		if bytes.Equal(latest, got[last]) || attempt == 2 {
-			break
+		t := time.NewTimer(5 * time.Millisecond << (2 * attempt))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, ctx.Err()
 		}
 	}
-	hist := make([]storedCheckpoint, 0, last)
-	err := fetchOrdered(ctx, last, func(ctx context.Context, i int64) fetchedTile {
-		if b, ok := got[i+1]; ok {
+}
+
+// history appends checkpoints len(hist)+1..upto to hist.
+func (s *httpSource) history(ctx context.Context, hist []storedCheckpoint, upto int64, probed map[int64][]byte) ([]storedCheckpoint, error) {
+	from := int64(len(hist)) + 1
+	err := fetchOrdered(ctx, upto-from+1, func(ctx context.Context, i int64) fetchedTile {
+		if b, ok := probed[from+i]; ok {
 			return fetchedTile{data: b}
 		}
-		b, err := s.get(ctx, historyName(i+1), maxCheckpointSize, -1)
+		b, err := s.get(ctx, historyName(from+i), maxCheckpointSize, -1)
 		return fetchedTile{b, err}
 	}, func(i int64, f fetchedTile) error {
-		name := historyName(i + 1)
+		seq := from + i
 		if errors.Is(f.err, fs.ErrNotExist) {
-			return verr(-1, name, "checkpoint missing from the history (checkpoint %d exists)", last)
+			return verr(-1, historyName(seq), "checkpoint missing from the history (checkpoint %d exists)", upto)
 		}
 		if f.err != nil {
 			return f.err
 		}
-		hist = append(hist, storedCheckpoint{name: name, seq: i + 1, data: f.data})
+		hist = append(hist, storedCheckpoint{name: historyName(seq), seq: seq, data: f.data})
 		return nil
 	})
-	return hist, latest, err
+	return hist, err
+}
+
+// seqOf returns the sequence number of checkpoint msg in hist, or 0.
+func seqOf(hist []storedCheckpoint, msg []byte) int64 {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if bytes.Equal(hist[i].data, msg) {
+			return hist[i].seq
+		}
+	}
+	return 0
 }
 
 func historyName(seq int64) string { return "checkpoints/" + segmentName(seq) }
