@@ -359,3 +359,36 @@ func BenchmarkVerifyRemote(b *testing.B) {
 	b.ReportMetric(float64(rep.BytesFetched)/(1<<20), "MiB")
 	b.ReportMetric(float64(rep.Checkpoints), "checkpoints")
 }
+
+// TestFetchTileFallsBackToFull: a partial tile that a log (or a mirror)
+// has deleted once the full tile exists is cut from the full tile.
+func TestFetchTileFallsBackToFull(t *testing.T) {
+	tl := buildLedger(t)
+	for _, p := range []string{"tile/0/001.p/44", "tile/entries/001.p/44"} {
+		if err := os.Remove(tl.path(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, client := serveLedger(t, LedgerHandler(tl.dir))
+	s := &httpSource{base: base, client: client}
+	for _, tc := range []struct {
+		tile tlog.Tile
+		full string
+		size int
+	}{
+		{tlog.Tile{H: tileHeight, L: 0, N: 1, W: 44}, "tile/0/001", 44 * 32},
+		{tlog.Tile{H: tileHeight, L: -1, N: 1, W: 44}, "tile/entries/001", 44 * 34},
+	} {
+		b, err := s.fetchTile(context.Background(), tc.tile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := readFile(t, tl.path(tc.full))[:tc.size]; string(b) != string(want) {
+			t.Errorf("%s: not the first %d bytes of %s", tilePath(tc.tile), tc.size, tc.full)
+		}
+	}
+	// A partial tile with neither itself nor its full tile is missing.
+	if _, err := s.fetchTile(context.Background(), tlog.Tile{H: tileHeight, L: 0, N: 3, W: 5}); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing tile: %v", err)
+	}
+}
