@@ -488,5 +488,5 @@ func transportWithCA(caFile string, insecure bool) (*http.Transport, error) {
 			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
 		}
 	}
-	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, InsecureSkipVerify: insecure}}, nil
+	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, InsecureSkipVerify: insecure}, MaxIdleConnsPerHost: 8}, nil
 }
