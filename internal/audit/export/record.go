@@ -36,6 +36,9 @@ type Record struct {
 	Salt       string          `json:"salt,omitempty"`
 	Event      json.RawMessage `json:"event,omitempty"`
 	Erased     bool            `json:"erased,omitempty"`
+	// Truncated marks a record sent without its salt and event because a
+	// sink bounds message sizes (syslog); the ledger has the full entry.
+	Truncated bool `json:"truncated,omitempty"`
 
 	ev *audit.Event // the decoded Event, when the Follower built the record
 }
@@ -64,9 +67,9 @@ func recordFromEntry(e audit.Entry) (Record, error) {
 }
 
 // Decode returns the record's event with its Index set, and false for an
-// erased record.
+// erased or truncated record.
 func (r *Record) Decode() (audit.Event, bool, error) {
-	if r.Erased {
+	if r.Erased || r.Truncated {
 		return audit.Event{}, false, nil
 	}
 	if r.ev != nil {
@@ -107,8 +110,11 @@ func (r *Record) appendJSON(b []byte) []byte {
 	b = strconv.AppendQuote(b, r.LeafHash)
 	b = append(b, `,"commitment":`...)
 	b = strconv.AppendQuote(b, r.Commitment)
-	if r.Erased {
+	switch {
+	case r.Erased:
 		return append(b, `,"erased":true}`...)
+	case r.Truncated:
+		return append(b, `,"truncated":true}`...)
 	}
 	b = append(b, `,"salt":`...)
 	b = strconv.AppendQuote(b, r.Salt)
@@ -120,7 +126,8 @@ func (r *Record) appendJSON(b []byte) []byte {
 // VerifyRecord checks a received record against itself: the leaf hash is
 // the commitment's RFC 6962 leaf hash and, unless the record is erased,
 // SHA-256(salt || canonical event) is the commitment. It returns the event
-// (the zero Event for an erased record). To check the record against the
+// (the zero Event for an erased or truncated record, of which only the
+// leaf hash can be checked). To check the record against the
 // ledger, check LeafHash at Index with an inclusion proof
 // (tlog.CheckRecord) under a signed checkpoint.
 func VerifyRecord(r Record) (audit.Event, error) {
@@ -135,9 +142,9 @@ func VerifyRecord(r Record) (audit.Event, error) {
 	if r.Index < 0 {
 		return audit.Event{}, fmt.Errorf("%w: negative index", ErrBadRecord)
 	}
-	if r.Erased {
+	if r.Erased || r.Truncated {
 		if r.Salt != "" || len(r.Event) != 0 {
-			return audit.Event{}, fmt.Errorf("%w: erased record with a payload", ErrBadRecord)
+			return audit.Event{}, fmt.Errorf("%w: erased or truncated record with a payload", ErrBadRecord)
 		}
 		return audit.Event{}, nil
 	}
