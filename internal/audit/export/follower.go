@@ -408,3 +408,25 @@ func (c *CheckpointSource) Wait(ctx context.Context, n int64) (int64, error) {
 		}
 	}
 }
+
+// Fetch returns the record of ledger entry index, which src must report
+// durable: what a search result's index leads to (with audit.Prove for its
+// inclusion proof).
+func Fetch(ctx context.Context, dir string, sealer audit.Sealer, src Source, index int64) (Record, error) {
+	if index < 0 || index >= src.Size() {
+		return Record{}, fmt.Errorf("export: fetch %d: ledger has %d entries", index, src.Size())
+	}
+	r, err := audit.NewReader(dir, sealer, index)
+	if err != nil {
+		return Record{}, err
+	}
+	defer r.Close()
+	es, err := r.ReadBatch(ctx, index+1, 1)
+	if err != nil {
+		return Record{}, err
+	}
+	if len(es) != 1 {
+		return Record{}, fmt.Errorf("%w: no entry at %d", audit.ErrCorrupt, index)
+	}
+	return recordFromEntry(es[0])
+}
