@@ -30,6 +30,8 @@
 //   - checkpoint.go: signing keys and signed checkpoints.
 //   - verify.go: offline verification, inclusion and consistency proofs.
 //   - erase.go: crypto-shredding a data subject.
+//   - reader.go: reading entries back from an index on, beside a live Log
+//     (for exporters and the search indexer, in package export).
 //
 // The on-disk format is specified in docs/ledger-format.md.
 package audit

@@ -299,3 +299,36 @@ func payloadOffsets(t *testing.T, b []byte) []int {
 	}
 	return offs
 }
+
+// Another process's ledger is followed through its signed checkpoints:
+// entries beyond the latest checkpoint are not read.
+func TestCheckpointSource(t *testing.T) {
+	l := newLedger(t)
+	l.appendN(t, 0, 30)
+	if err := l.log.Publish(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	l.appendN(t, 30, 5) // durable, not yet checkpointed
+	src := &CheckpointSource{Dir: l.dir, PublicKey: l.log.PublicKey()}
+	if n := src.Size(); n != 30 {
+		t.Fatalf("Size %d, want 30", n)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var got []Record
+	err := Stream(ctx, l.dir, l.sealer, src, 0, func(r Record) error {
+		got = append(got, r)
+		if r.Index == 29 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || len(got) != 30 {
+		t.Fatalf("Stream: %v, %d records", err, len(got))
+	}
+	// A checkpoint signed by another key is not believed.
+	bad := &CheckpointSource{Dir: l.dir, PublicKey: "other+00000000+AQ=="}
+	if n := bad.Size(); n != 0 {
+		t.Fatalf("Size with the wrong key: %d", n)
+	}
+}
