@@ -50,6 +50,19 @@ func ReadCursor(stateDir, sink string) (int64, error) {
 	return n, nil
 }
 
+// SetCursor sets a sink's cursor to n, for operator tools: 0 re-exports
+// everything (rebuilding the search index, say). Never run it while the
+// sink's Follower runs.
+func SetCursor(stateDir, sink string, n int64) error {
+	if !validName.MatchString(sink) {
+		return fmt.Errorf("export: invalid sink name %q", sink)
+	}
+	if n < 0 {
+		return fmt.Errorf("export: negative cursor %d", n)
+	}
+	return writeCursor(stateDir, sink, n)
+}
+
 // writeCursor persists n as the sink's cursor, durably.
 func writeCursor(stateDir, sink string, n int64) error {
 	path := cursorPath(stateDir, sink)

@@ -206,6 +206,18 @@ func TestFollowerRefusesCursorAhead(t *testing.T) {
 	if _, err := ReadCursor(state, "../x"); err == nil {
 		t.Fatal("path in sink name accepted")
 	}
+	if SetCursor(state, "x", -1) == nil || SetCursor(state, "a/b", 1) == nil {
+		t.Fatal("SetCursor accepted a bad cursor or name")
+	}
+	if err := SetCursor(state, "x", 5); err != nil {
+		t.Fatal(err)
+	}
+	// At the end of the ledger Run waits for more; it does not refuse.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := f.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run at the end: %v", err)
+	}
 }
 
 // A payload that no longer matches its commitment stops the export at that
