@@ -40,6 +40,8 @@
 //   - serve.go: LedgerHandler, the read-only HTTP view of the public files.
 //   - verify_remote.go: VerifyRemote, verification over HTTP(S).
 //   - erase.go: crypto-shredding a data subject.
+//   - reader.go: reading entries back from an index on, beside a live Log
+//     (for exporters and the search indexer, in package export).
 //
 // The on-disk format is specified in docs/ledger-format.md.
 package audit

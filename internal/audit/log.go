@@ -161,10 +161,11 @@ type Log struct {
 	payBuf   []byte
 
 	mu       sync.Mutex
-	durable  int64    // entries durable (and acknowledged or about to be)
-	pending  [][]byte // durable entries not yet integrated
-	lastCkpt []byte   // latest signed checkpoint
-	lastSeq  int64    // its sequence number
+	durable  int64         // entries durable (and acknowledged or about to be)
+	pending  [][]byte      // durable entries not yet integrated
+	lastCkpt []byte        // latest signed checkpoint
+	lastSeq  int64         // its sequence number
+	grown    chan struct{} // closed and replaced each time durable grows
 
 	pubMu sync.Mutex // serialises writes of <dir>/checkpoint and cosignatures/
 	cos   *cosigner  // nil without witnesses
@@ -223,6 +224,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		done:    make(chan struct{}),
 		intDone: make(chan struct{}),
 		kick:    make(chan chan error),
+		grown:   make(chan struct{}),
 	}
 	if l.cos, err = newCosigner(l); err != nil {
 		return nil, err
@@ -251,6 +253,31 @@ func (l *Log) Size() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.durable
+}
+
+// Wait blocks until more than n entries are durable and returns the
+// durable size. It returns early with ctx.Err(), or with ErrClosed once
+// the log is closed and has no more than n entries. Followers (exporters,
+// the search indexer) use it to learn of new entries without polling.
+func (l *Log) Wait(ctx context.Context, n int64) (int64, error) {
+	for {
+		l.mu.Lock()
+		size, grown := l.durable, l.grown
+		l.mu.Unlock()
+		if size > n {
+			return size, nil
+		}
+		select {
+		case <-grown:
+		case <-ctx.Done():
+			return size, ctx.Err()
+		case <-l.done:
+			if size = l.Size(); size > n {
+				return size, nil
+			}
+			return size, ErrClosed
+		}
+	}
 }
 
 // Checkpoint returns the latest signed checkpoint, or nil if none yet.
@@ -456,6 +483,8 @@ func (l *Log) writeChunk(reqs []*request) error {
 		l.pending = append(l.pending, r.entry[:])
 	}
 	l.durable = l.size
+	close(l.grown)
+	l.grown = make(chan struct{})
 	l.mu.Unlock()
 	for i, r := range reqs {
 		r.done <- result{base + int64(i), nil}
