@@ -5,10 +5,14 @@ package cli
 // consistency proofs, erase a data subject's payloads.
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,7 +21,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 
+	"github.com/minio/minio-go/v7/pkg/signer"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/coffer-vault/coffer/internal/audit"
@@ -34,6 +41,8 @@ Subcommands:
   pubkey DIR|ALIAS                               print the ledger's public (note) key
   prove N [--dir DIR | --alias ALIAS]            inclusion proof of entry N, checked
   consistency OLD NEW [--dir DIR | --alias ALIAS]  consistency proof between tree sizes
+  search ALIAS [--actor --action --resource --outcome --since --until]  query the index
+  tail ALIAS [-f] [--from N]                     print (and follow) ledger records
   erase ALIAS USER [--yes]                       crypto-shred USER's audit payloads
   witness-pubkey DATA_DIR                        print this server's witness key (for peers' --witness)`
 
@@ -53,6 +62,10 @@ func (a *app) cmdAudit(ctx context.Context, args []string) error {
 		return a.cmdAuditConsistency(ctx, args[1:])
 	case "erase":
 		return a.cmdAuditErase(ctx, args[1:])
+	case "search":
+		return a.cmdAuditSearch(ctx, args[1:])
+	case "tail":
+		return a.cmdAuditTail(ctx, args[1:])
 	case "witness-pubkey":
 		return a.cmdAuditWitnessPubkey(ctx, args[1:])
 	case "-h", "--help", "-help", "help":
@@ -489,4 +502,187 @@ func transportWithCA(caFile string, insecure bool) (*http.Transport, error) {
 		}
 	}
 	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, InsecureSkipVerify: insecure}, MaxIdleConnsPerHost: 8}, nil
+}
+
+// auditRequest builds a request to the audit admin API on alias,
+// authenticated with the session token when logged in, else signed with
+// the alias's access key.
+func (a *app) auditRequest(ctx context.Context, aliasName string, cf *commonFlags, path string) (*remote, *http.Request, error) {
+	name, err := aliasOnly("audit", aliasName)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := a.connect(name, cf)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := *r.endpoint
+	p, query, _ := strings.Cut(path, "?")
+	u.Path, u.RawQuery = adminPrefix+p, query
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m, _, err := a.loadSessions(); err == nil && m[name] != "" {
+		req.Header.Set("Authorization", "Bearer "+m[name])
+		return r, req, nil
+	}
+	sum := sha256.Sum256(nil)
+	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	return r, signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region), nil
+}
+
+func (a *app) cmdAuditSearch(ctx context.Context, args []string) error {
+	fs := newFlags("audit search", `coffer audit search ALIAS [--actor U] [--action A] [--resource PREFIX]
+                     [--outcome allowed|denied|error] [--since T] [--until T] [--limit N] [--newest]
+
+Search the ledger's index (the ledger stays the source of truth: fetch an
+entry's proof with coffer audit prove N). --action takes an exact action or
+a prefix such as 's3:*'; times are RFC 3339 or a duration ago ("24h").`)
+	var actor, action, resource, outcome, since, until string
+	var limit int
+	var newest bool
+	fs.StringVar(&actor, "actor", "", "user name")
+	fs.StringVar(&action, "action", "", "action, or a prefix ending in *")
+	fs.StringVar(&resource, "resource", "", "resource prefix (bucket/key, or user:NAME, ...)")
+	fs.StringVar(&outcome, "outcome", "", "allowed, denied or error")
+	fs.StringVar(&since, "since", "", "from this time (RFC 3339, or a duration ago)")
+	fs.StringVar(&until, "until", "", "before this time (RFC 3339, or a duration ago)")
+	fs.IntVar(&limit, "limit", 100, "at most this many results (1-1000)")
+	fs.BoolVar(&newest, "newest", false, "newest first")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"actor": actor, "action": action, "resource": resource, "outcome": outcome} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	for k, v := range map[string]string{"since": since, "until": until} {
+		if v == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(v); err == nil {
+			v = time.Now().Add(-d).UTC().Format(time.RFC3339)
+		} else if _, err := time.Parse(time.RFC3339, v); err != nil {
+			return usagef(fs.cmd, "--%s %q is neither an RFC 3339 time nor a duration", k, v)
+		}
+		q.Set(k, v)
+	}
+	q.Set("limit", strconv.Itoa(limit))
+	if newest {
+		q.Set("newest", "true")
+	}
+	var out struct {
+		Hits    []server.SearchHitJSON `json:"hits"`
+		Indexed int64                  `json:"indexed"`
+	}
+	if err := a.auditCall(ctx, pos[0], &fs.common, http.MethodGet, "/audit/search?"+q.Encode(), &out); err != nil {
+		return err
+	}
+	if fs.common.json {
+		return a.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INDEX\tTIME\tACTOR\tACTION\tRESOURCE\tOUTCOME\tSOURCE")
+	for _, h := range out.Hits {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Index, h.Time.UTC().Format(time.RFC3339), dash(h.Actor), h.Action, dash(h.Resource), h.Outcome, dash(h.SourceIP))
+	}
+	tw.Flush()
+	if !fs.common.quiet {
+		fmt.Fprintf(a.stderr, "%d results (index covers the first %d ledger entries)\n", len(out.Hits), out.Indexed)
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) cmdAuditTail(ctx context.Context, args []string) error {
+	fs := newFlags("audit tail", `coffer audit tail ALIAS [-f] [--from N] [--json]
+
+Print ledger records from index N (default: the last 10) as they are;
+with -f keep following new ones until interrupted. --json prints the
+exported records (index, leaf hash, commitment, salt, event), which
+anyone can check against the tree.`)
+	var follow bool
+	var from int64 = -1
+	fs.boolFlag(&follow, "follow new records", "f", "follow")
+	fs.Int64Var(&from, "from", -1, "first ledger index (default: the last 10)")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if from < 0 {
+		var st struct {
+			Size int64 `json:"size"`
+		}
+		if err := a.auditCall(ctx, pos[0], &fs.common, http.MethodGet, "/audit/status", &st); err != nil {
+			return err
+		}
+		from = max(st.Size-10, 0)
+	}
+	q := url.Values{"from": {strconv.FormatInt(from, 10)}}
+	if follow {
+		q.Set("follow", "true")
+	}
+	r, req, err := a.auditRequest(ctx, pos[0], &fs.common, "/audit/tail?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted: done following
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return r.doAdminReply(resp)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if fs.common.json {
+			fmt.Fprintf(a.stdout, "%s\n", line)
+			continue
+		}
+		var rec struct {
+			Index  int64           `json:"index"`
+			Erased bool            `json:"erased"`
+			Event  json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return fmt.Errorf("the server sent a record that is not JSON: %w", err)
+		}
+		if rec.Erased {
+			fmt.Fprintf(a.stdout, "%d  (erased)\n", rec.Index)
+			continue
+		}
+		ev, err := audit.DecodeEvent(rec.Event)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", rec.Index, err)
+		}
+		res := ev.Resource.Admin
+		if ev.Resource.Bucket != "" {
+			res = ev.Resource.Bucket + "/" + ev.Resource.Key
+		}
+		out := ev.Outcome.Result
+		if ev.Outcome.Reason != "" {
+			out += " (" + ev.Outcome.Reason + ")"
+		}
+		fmt.Fprintf(a.stdout, "%d  %s  %s  %s  %s  %s\n", rec.Index, ev.Time.UTC().Format(time.RFC3339), dash(ev.Actor.User), ev.Action, dash(res), out)
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
 }

@@ -45,6 +45,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	fl.Var(&witnesses, "witness", "a witness to cosign the ledger's checkpoints: URL,KEY (URL is the submission prefix, e.g. https://peer:9000/witness; KEY from `coffer audit witness-pubkey` there; repeatable)")
 	fl.IntVar(&cfg.WitnessQuorum, "witness-quorum", 0, "witnesses that must cosign (default: all of --witness)")
 	fl.StringVar(&cfg.WitnessCAFile, "witness-ca", "", "PEM file of extra CAs for reaching witnesses")
+	fl.StringVar(&cfg.AuditExports.JSONLPath, "audit-export-jsonl", "", "also copy every ledger record to this JSON lines file")
+	fl.StringVar(&cfg.AuditExports.Syslog, "audit-export-syslog", "", "also send every ledger record to syslog: tcp://HOST:PORT or tls://HOST:PORT (RFC 5424)")
+	fl.StringVar(&cfg.AuditExports.SyslogCAFile, "audit-export-syslog-ca", "", "PEM CA for tls:// syslog")
+	fl.StringVar(&cfg.AuditExports.WebhookURL, "audit-export-webhook", "", "also POST every ledger record to this https URL (HMAC-signed)")
+	fl.StringVar(&cfg.AuditExports.WebhookSecretFile, "audit-export-webhook-secret-file", "", "file holding the webhook's HMAC secret (32+ bytes)")
 	fl.Var(&witnessFor, "witness-for", "act as a witness for the ledger with this public key (`coffer audit pubkey` there; repeatable)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: coffer serve [flags]\n\nRuns the Coffer server with embedded defaults.\n\nflags:")

@@ -56,6 +56,8 @@ type Config struct {
 	// note verifier keys (other Coffer servers' `coffer audit pubkey`),
 	// at POST /witness/add-checkpoint.
 	WitnessFor []string
+	// AuditExports copy the ledger to a file, syslog or a webhook.
+	AuditExports AuditExports
 	// TLSCertFile and TLSKeyFile give a real certificate; empty means the
 	// server's own local CA issues one.
 	TLSCertFile, TLSKeyFile string
@@ -231,6 +233,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); rw.loop(bgCtx) }()
 	rw.trigger() // resume a rewrap a previous run did not finish
+	if err := s.startFollowers(bgCtx); err != nil {
+		return nil, err
+	}
 
 	engine, err := policy.NewEngine()
 	if err != nil {
