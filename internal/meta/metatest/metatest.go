@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"KEKs", testKEKs},
 		{"DEKs", testDEKs},
 		{"Concurrency", testConcurrency},
+		{"ObjectScans", testObjectScans},
+		{"BucketScan", testBucketScan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
