@@ -56,6 +56,9 @@ type Config struct {
 	// zero means 30 s.
 	ShutdownTimeout time.Duration
 
+	// Scan configures content scanning of uploads (scanapi.go).
+	Scan ScanConfig
+
 	// connState is a test hook for http.Server.ConnState.
 	connState func(net.Conn, http.ConnState)
 }
@@ -144,7 +147,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
-	s.vault = vault.New(vault.Config{Meta: s.store, Blobs: blobs, Keys: keyring, Logger: log})
+	scanCfg, err := cfg.Scan.vaultConfig()
+	if err != nil {
+		return nil, err
+	}
+	s.vault = vault.New(vault.Config{Meta: s.store, Blobs: blobs, Keys: keyring, Logger: log, Scan: scanCfg})
 	if n, err := s.vault.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
 	} else if n > 0 {
@@ -198,6 +205,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); rw.loop(bgCtx) }()
 	rw.trigger() // resume a rewrap a previous run did not finish
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.vault.RunScanQueue(bgCtx) }()
 
 	engine, err := policy.NewEngine()
 	if err != nil {
@@ -226,9 +235,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.setupTok = tok
 
-	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now}
+	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now, labels: s.vault.Labels}
 	mux := http.NewServeMux()
-	(&identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, log: log}).routes(mux)
+	idAPI := &identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, log: log}
+	idAPI.routes(mux)
+	(&scanAPI{id: idAPI, vault: s.vault, log: log}).routes(mux)
 	admin := &adminAPI{
 		verifier: verifier, authz: authz, vault: s.vault, rotate: keyring.Rotate, rewrap: rw, log: log,
 		healthy: func() error {
