@@ -147,6 +147,8 @@ func commands() []command {
 		{"policy", "store, list and explain policies (add, ls, explain)", (*app).cmdPolicy},
 		{"role", "store and list roles (add, ls)", (*app).cmdRole},
 		{"group", "store and list groups (add, ls)", (*app).cmdGroup},
+		{"bucket", "a bucket's upload scan gate (scan, scan-reject)", (*app).cmdBucket},
+		{"labels", "show what scanning found in an object", (*app).cmdLabels},
 	}
 }
 

@@ -39,6 +39,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	fl.Var(&hosts, "hostname", "extra DNS name or IP for the certificate and virtual-host requests (repeatable)")
 	fl.StringVar(&cfg.Region, "region", "us-east-1", "S3 region")
 	fl.StringVar(&levelName, "log-level", "info", "log level: debug, info, warn, error")
+	fl.BoolVar(&cfg.Scan.Off, "no-scan", false, "do not scan uploads for secrets and personal data (no labels; scan.reject refuses nothing)")
+	fl.Int64Var(&cfg.Scan.InlineMax, "scan-inline-max", 64<<20, "largest upload (bytes) scanned as it streams in; larger ones are scanned in the background")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: coffer serve [flags]\n\nRuns the Coffer server with embedded defaults.\n\nflags:")
 		fl.PrintDefaults()
