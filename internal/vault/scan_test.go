@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -436,4 +437,45 @@ func TestScanOffLeavesObjectsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.put(t, b, "k2", secretAt(1000, 0), PutOptions{})
+}
+
+// BenchmarkPutObjectScan compares PutObject of 64 MiB with scanning off
+// and on (inline), for random bytes and for text (log lines with numbers,
+// e-mail addresses and a key now and then), to show what the scan stage
+// adds to an upload.
+func BenchmarkPutObjectScan(b *testing.B) {
+	const size = 64 << 20
+	var text bytes.Buffer
+	for i := 0; text.Len() < size; i++ {
+		fmt.Fprintf(&text, "2026-11-23T10:%02d:%02d host-%d user=u%d@example.org status=200 bytes=%d id=%d\n", i%60, i%60, i%7, i%991, i*37, 4_000_000_000+i)
+		if i%5000 == 0 {
+			text.WriteString("AWS_ACCESS_KEY_ID=" + testAWSKey + "\n")
+		}
+	}
+	inputs := map[string][]byte{"random": randomBytes(size, 1), "text": text.Bytes()[:size]}
+	for _, kind := range []string{"random", "text"} {
+		for _, on := range []bool{false, true} {
+			name := kind + "/scan=off"
+			if on {
+				name = kind + "/scan=on"
+			}
+			b.Run(name, func(b *testing.B) {
+				e := newEnv(b)
+				if on {
+					e.withScan(b, ScanConfig{InlineMax: size})
+				}
+				bucket := e.bucket(b, "bench")
+				data := inputs[kind]
+				r := bytes.NewReader(data)
+				b.SetBytes(size)
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					r.Reset(data)
+					if _, err := e.svc.PutObject(context.Background(), bucket, fmt.Sprintf("k%d", i%4), r, size, PutOptions{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
