@@ -261,6 +261,16 @@ func TestScanRejectThroughS3(t *testing.T) {
 	if after := countRegular(t, blobDir); after != before {
 		t.Errorf("blob files %d -> %d after a refused upload", before, after)
 	}
+	// A large body refused early, while the client is still sending: the
+	// client gets the S3 error, not a broken connection.
+	big := awsFile + strings.Repeat("x", 24<<20)
+	_, err = boot.PutObject(ctx, "gated", "big.bin", strings.NewReader(big), int64(len(big)), minio.PutObjectOptions{DisableMultipart: true})
+	if er := minio.ToErrorResponse(err); er.Code != "ContentRejected" {
+		t.Fatalf("large PUT of an AWS key into a gated bucket: %v", err)
+	}
+	if after := countRegular(t, blobDir); after != before {
+		t.Errorf("blob files %d -> %d after a refused large upload", before, after)
+	}
 	// Clean content passes; turning the gate off lets the key in, labelled.
 	if _, err := boot.PutObject(ctx, "gated", "ok.txt", strings.NewReader("fine\n"), 5, minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
