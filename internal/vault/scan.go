@@ -399,10 +399,13 @@ func (s *Service) Labels(ctx context.Context, bucket, key string) (ObjectLabels,
 	return out, nil
 }
 
-// labelTags turns labels into reserved tags.
-func labelTags(labels []meta.Label) map[string]string {
-	out := make(map[string]string, len(labels))
-	for _, l := range labels {
+// labelTags turns at most room labels into reserved tags, the most
+// confident first (then by type).
+func labelTags(labels []meta.Label, room int) map[string]string {
+	ls := slices.Clone(labels)
+	slices.SortStableFunc(ls, func(a, b meta.Label) int { return b.Confidence - a.Confidence })
+	out := make(map[string]string, min(len(ls), max(room, 0)))
+	for _, l := range ls[:min(len(ls), max(room, 0))] {
 		out[LabelTagPrefix+l.Type] = scan.Confidence(l.Confidence).String()
 	}
 	return out

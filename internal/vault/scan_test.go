@@ -113,8 +113,24 @@ func TestScanLabelsInline(t *testing.T) {
 	if tags, _ := e.svc.GetTags(t.Context(), b, "clean"); len(tags) != 1 || tags["team"] != "red" {
 		t.Errorf("clean object tags = %v, want only team=red", tags)
 	}
+	// Labels fill only the room user tags leave (S3 clients refuse more
+	// than ten tags), the most confident first.
+	many := map[string]string{}
+	for i := range MaxTags - 1 {
+		many[fmt.Sprintf("t%d", i)] = "v"
+	}
+	two := append(secretAt(2000, 0), "\nIBAN DE89370400440532013000\n"...)
+	e.put(t, b, "crowded", two, PutOptions{Tags: many})
+	l := e.labelsOf(t, b, "crowded")
+	if len(l.Labels) < 2 {
+		t.Fatalf("crowded object labels = %+v, want at least two", l.Labels)
+	}
+	tags, err := e.svc.GetTags(t.Context(), b, "crowded")
+	if err != nil || len(tags) != MaxTags || tags["coffer:label:pii:iban"] == "" || tags["coffer:label:"+awsLabel] != "" {
+		t.Errorf("tags of a crowded object = %v, %v; want %d with only the IBAN label (most confident, then by type)", tags, err, MaxTags)
+	}
 	// Users cannot write reserved tags.
-	err := e.svc.PutTags(t.Context(), b, "clean", map[string]string{"coffer:label:secret:aws_access_key": "LIKELY"})
+	err = e.svc.PutTags(t.Context(), b, "clean", map[string]string{"coffer:label:secret:aws_access_key": "LIKELY"})
 	wantErr(t, "PutTags(reserved)", err, ErrInvalidTag)
 	_, err = e.svc.PutObject(t.Context(), b, "x", strings.NewReader("x"), 1, PutOptions{Tags: map[string]string{"Coffer:x": "y"}})
 	wantErr(t, "PutObject(reserved tag)", err, ErrInvalidTag)

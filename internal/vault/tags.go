@@ -19,7 +19,9 @@ const tagRetries = 5
 
 // GetTags returns the current version's tags (an empty map when none),
 // with its scan labels as reserved tags ("coffer:label:TYPE" = confidence)
-// when it has been scanned.
+// when it has been scanned. S3 clients refuse more than MaxTags tags, so
+// labels fill only the room the user's tags leave, the most confident
+// first; Labels has them all.
 func (s *Service) GetTags(ctx context.Context, bucket, key string) (map[string]string, error) {
 	if err := validBucketKey(bucket, key); err != nil {
 		return nil, err
@@ -44,7 +46,7 @@ func (s *Service) GetTags(ctx context.Context, bucket, key string) (map[string]s
 		if tags == nil {
 			tags = map[string]string{}
 		}
-		maps.Copy(tags, labelTags(sc.Labels))
+		maps.Copy(tags, labelTags(sc.Labels, MaxTags-len(tags)))
 	}
 	return tags, nil
 }
