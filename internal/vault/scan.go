@@ -20,14 +20,17 @@ package vault
 // scanned inline, whatever their size, since a gate cannot act afterwards.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coffer-vault/coffer/internal/meta"
@@ -69,6 +72,10 @@ type ScanConfig struct {
 	QueueSize int
 	// Workers is the number of background scans at once (default 1).
 	Workers int
+	// Parallel is how many chunks of one stream are scanned at once
+	// (default: half the CPUs, at least 1, at most 4). Each costs one
+	// more chunk buffer per upload.
+	Parallel int
 	// OnLabels, if set, is called after every scan is recorded.
 	OnLabels LabelsFunc
 }
@@ -101,6 +108,9 @@ func (c ScanConfig) withDefaults() ScanConfig {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 1
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = min(4, max(1, runtime.NumCPU()/2))
 	}
 	return c
 }
@@ -206,97 +216,175 @@ func (s *Service) scanInline(size int64, g *gate) bool {
 }
 
 // streamScanner feeds a stream to the engine in overlapping chunks as it is
-// written, collects labels and applies a gate. It is not safe for
-// concurrent use; copyBody gives it a goroutine of its own.
+// written, collects labels and applies a gate. Write and Close are called
+// from one goroutine (copyBody gives the scanner a stage of its own). With
+// ScanConfig.Parallel above 1, full chunks are scanned by that many
+// goroutines at once (chunks are independent once each knows its offset
+// and line base), so one upload can use more than one core for its scan.
 type streamScanner struct {
 	engine   ChunkScanner
-	pool     *sync.Pool
-	bp       *[]byte
-	buf      []byte // ChunkSize+ScanOverlap
-	n        int    // bytes in buf
-	base     int64  // stream offset of buf[0]
-	lines    int    // newlines before buf[0]
-	first    bool   // buf holds the stream's first chunk
+	pool     *sync.Pool // *[]byte of ChunkSize+ScanOverlap
 	labelMin scan.Confidence
 	gate     *gate
 	part     int
-	labels   map[string]*meta.Label
-	err      error // sticky *RejectedError
+	par      int
+
+	bp    *[]byte // the chunk being filled
+	n     int     // bytes in it
+	base  int64   // stream offset of its first byte
+	lines int     // newlines before it
+	first bool    // it is the stream's first chunk
+
+	jobs    chan scanJob // nil until the first full chunk (par > 1)
+	workers sync.WaitGroup
+	closed  bool
+
+	mu     sync.Mutex // guards labels and err
+	labels map[string]*meta.Label
+	err    *RejectedError // the earliest refusal found
+	failed atomic.Bool    // err is set
+}
+
+// scanJob is one chunk for a scan worker; the worker returns bp to the pool.
+type scanJob struct {
+	bp          *[]byte
+	n           int
+	base        int64
+	lines       int
+	first, last bool
 }
 
 // newStreamScanner returns a scanner for one stream; part names the
 // multipart part in errors (0 for a whole object). release must be called.
 func (s *Service) newStreamScanner(g *gate, part int) *streamScanner {
-	bp := s.scanBufs.Get().(*[]byte)
 	return &streamScanner{
-		engine: s.scan.Engine, pool: &s.scanBufs, bp: bp, buf: *bp,
-		first: true, labelMin: s.scan.LabelMin, gate: g, part: part,
+		engine: s.scan.Engine, pool: &s.scanBufs, labelMin: s.scan.LabelMin, gate: g, part: part,
+		par: s.scan.Parallel, bp: s.scanBufs.Get().(*[]byte), first: true,
 		labels: map[string]*meta.Label{},
 	}
 }
 
-// release returns the buffer to the pool; the scanner is done.
+// release stops the workers and returns the buffers; the scanner is done.
+// It may follow Close or replace it (an aborted upload).
 func (ss *streamScanner) release() {
-	if ss != nil && ss.bp != nil {
-		ss.pool.Put(ss.bp)
-		ss.bp, ss.buf = nil, nil
+	if ss == nil {
+		return
 	}
+	ss.stop()
+	if ss.bp != nil {
+		ss.pool.Put(ss.bp)
+		ss.bp = nil
+	}
+}
+
+// stop closes the job queue and waits for the workers.
+func (ss *streamScanner) stop() {
+	if ss.jobs != nil && !ss.closed {
+		close(ss.jobs)
+		ss.workers.Wait()
+	}
+	ss.closed = true
+}
+
+// rejected returns the refusal found so far, as an error.
+func (ss *streamScanner) rejected() error {
+	if !ss.failed.Load() {
+		return nil
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.err
 }
 
 // Write scans p as the next bytes of the stream. It fails with a
 // *RejectedError once a finding fails the gate.
 func (ss *streamScanner) Write(p []byte) (int, error) {
-	if ss.err != nil {
-		return 0, ss.err
+	if err := ss.rejected(); err != nil {
+		return 0, err
 	}
 	written := len(p)
 	for len(p) > 0 {
-		k := copy(ss.buf[ss.n:], p)
+		buf := *ss.bp
+		k := copy(buf[ss.n:], p)
 		ss.n += k
 		p = p[k:]
-		if ss.n < len(ss.buf) {
+		if ss.n < len(buf) {
 			break
 		}
-		if err := ss.scanChunk(false); err != nil {
+		ss.submit(false)
+		if err := ss.rejected(); err != nil {
 			return written - len(p), err
 		}
-		keep := ScanOverlap
-		for _, c := range ss.buf[:ss.n-keep] {
-			if c == '\n' {
-				ss.lines++
-			}
-		}
-		copy(ss.buf, ss.buf[ss.n-keep:ss.n])
-		ss.base += int64(ss.n - keep)
-		ss.n = keep
-		ss.first = false
 	}
 	return written, nil
 }
 
-// Close scans what is left; the stream has ended.
-func (ss *streamScanner) Close() error {
-	if ss.err != nil {
-		return ss.err
+// submit hands the full (or, when last, final) chunk over to be scanned and
+// starts the next one with the overlap.
+func (ss *streamScanner) submit(last bool) {
+	j := scanJob{bp: ss.bp, n: ss.n, base: ss.base, lines: ss.lines, first: ss.first, last: last}
+	if last {
+		ss.bp = nil
+	} else {
+		keep := ScanOverlap
+		buf := *ss.bp
+		ss.lines += bytes.Count(buf[:ss.n-keep], []byte{'\n'})
+		next := ss.pool.Get().(*[]byte)
+		copy(*next, buf[ss.n-keep:ss.n])
+		ss.bp, ss.base, ss.n, ss.first = next, ss.base+int64(ss.n-keep), keep, false
 	}
-	if ss.n == 0 {
-		return nil
+	if ss.par <= 1 {
+		ss.scanChunk(j)
+		return
 	}
-	return ss.scanChunk(true)
+	if ss.jobs == nil {
+		ss.jobs = make(chan scanJob, ss.par)
+		for range ss.par {
+			ss.workers.Add(1)
+			go func() {
+				defer ss.workers.Done()
+				for j := range ss.jobs {
+					if !ss.failed.Load() {
+						ss.scanChunk(j)
+					} else {
+						ss.pool.Put(j.bp)
+					}
+				}
+			}()
+		}
+	}
+	ss.jobs <- j
 }
 
-func (ss *streamScanner) scanChunk(last bool) error {
-	chunk := ss.buf[:ss.n]
-	for _, f := range ss.engine.ScanChunk(chunk, ss.base, scan.Location{Line: ss.lines}) {
-		if !scan.Owns(f.Location.Start, ss.base, len(chunk), ScanOverlap, ss.first, last) {
+// Close scans what is left and waits for the scans in flight; the stream
+// has ended.
+func (ss *streamScanner) Close() error {
+	if ss.bp != nil && (ss.n > 0 && !ss.failed.Load()) {
+		ss.submit(true)
+	}
+	ss.stop()
+	return ss.rejected()
+}
+
+// scanChunk scans one chunk, merges its findings and returns its buffer.
+func (ss *streamScanner) scanChunk(j scanJob) {
+	chunk := (*j.bp)[:j.n]
+	fs := ss.engine.ScanChunk(chunk, j.base, scan.Location{Line: j.lines})
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, f := range fs {
+		if !scan.Owns(f.Location.Start, j.base, len(chunk), ScanOverlap, j.first, j.last) {
 			continue
 		}
 		if ss.gate.refuses(f) {
-			ss.err = &RejectedError{
-				Type: f.Type, Rule: f.Rule, Confidence: f.Confidence,
-				Line: f.Location.Line, Offset: f.Location.Start, Part: ss.part,
+			if ss.err == nil || f.Location.Start < ss.err.Offset {
+				ss.err = &RejectedError{
+					Type: f.Type, Rule: f.Rule, Confidence: f.Confidence,
+					Line: f.Location.Line, Offset: f.Location.Start, Part: ss.part,
+				}
+				ss.failed.Store(true)
 			}
-			return ss.err
+			continue
 		}
 		if f.Confidence < ss.labelMin || f.Type == "" {
 			continue
@@ -305,11 +393,13 @@ func (ss *streamScanner) scanChunk(last bool) error {
 		if l == nil {
 			l = &meta.Label{Type: f.Type, Line: f.Location.Line, Offset: f.Location.Start}
 			ss.labels[f.Type] = l
+		} else if f.Location.Start < l.Offset {
+			l.Line, l.Offset = f.Location.Line, f.Location.Start
 		}
 		l.Count++
 		l.Confidence = max(l.Confidence, int(f.Confidence))
 	}
-	return nil
+	ss.pool.Put(j.bp) // submit has moved on to another buffer
 }
 
 // result is the scan record of the stream.

@@ -70,7 +70,13 @@ func secretAt(size, off int) []byte {
 }
 
 func TestScanLabelsInline(t *testing.T) {
-	e := newEnv(t).withScan(t, ScanConfig{ChunkSize: 16 << 10})
+	for _, par := range []int{1, 3} {
+		t.Run(fmt.Sprintf("parallel=%d", par), func(t *testing.T) { testScanLabelsInline(t, par) })
+	}
+}
+
+func testScanLabelsInline(t *testing.T, par int) {
+	e := newEnv(t).withScan(t, ScanConfig{ChunkSize: 16 << 10, Parallel: par})
 	b := e.bucket(t, "bkt")
 	line := []byte("AWS_ACCESS_KEY_ID=")
 	// Keys at the start, across chunk borders and at the very end, in
@@ -104,6 +110,17 @@ func TestScanLabelsInline(t *testing.T) {
 				t.Errorf("GetTags = %v, %v; want the label tag", tags, err)
 			}
 		})
+	}
+	// Many keys over many chunks: each is counted once, the first is placed.
+	data := secretAt(600<<10, 0)
+	var offs []int
+	for off := 0; off+40 < len(data); off += 9973 {
+		copy(data[off:], "AWS_ACCESS_KEY_ID="+testAWSKey+"\n")
+		offs = append(offs, off)
+	}
+	e.put(t, b, "many", data, PutOptions{})
+	if l := e.labelsOf(t, b, "many"); len(l.Labels) != 1 || l.Labels[0].Count != len(offs) || l.Labels[0].Offset != int64(offs[0]+len(line)) {
+		t.Errorf("many keys: labels %+v, want %d keys, the first at %d", l.Labels, len(offs), offs[0]+len(line))
 	}
 	// A clean object is scanned and has no labels or label tags.
 	e.put(t, b, "clean", []byte("nothing to see\n"), PutOptions{Tags: map[string]string{"team": "red"}})
@@ -202,7 +219,13 @@ func wantRejected(tb testing.TB, what string, err error, typ string, line int, o
 }
 
 func TestScanRejectStoresNothing(t *testing.T) {
-	e := newEnv(t).withScan(t, ScanConfig{ChunkSize: 16 << 10, InlineMax: 1 << 10})
+	for _, par := range []int{1, 3} {
+		t.Run(fmt.Sprintf("parallel=%d", par), func(t *testing.T) { testScanRejectStoresNothing(t, par) })
+	}
+}
+
+func testScanRejectStoresNothing(t *testing.T, par int) {
+	e := newEnv(t).withScan(t, ScanConfig{ChunkSize: 16 << 10, InlineMax: 1 << 10, Parallel: par})
 	e.svc.minPartSize = 1
 	ctx := t.Context()
 	b := e.bucket(t, "gated")
@@ -364,13 +387,18 @@ func TestScanBackgroundQueue(t *testing.T) {
 	// While the queue runs, a new large object is queued at once.
 	e.put(t, b, "later", secretAt(50<<10, 0), PutOptions{})
 	e.waitScanned(t, b, "later")
-	mu.Lock()
-	slices.Sort(told)
-	got := slices.Clone(told)
-	mu.Unlock()
+	// OnLabels follows the record of each scan.
 	want := []string{"big1=" + awsLabel, "big2=" + awsLabel, "big3=" + awsLabel, "later=" + awsLabel, "mp=" + awsLabel}
-	if !slices.Equal(got, want) {
-		t.Errorf("OnLabels told %q, want %q", got, want)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		got := slices.Sorted(slices.Values(told))
+		mu.Unlock()
+		if slices.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("OnLabels told %q, want %q", got, want)
+		}
 	}
 }
 
@@ -456,7 +484,8 @@ func TestScanOffLeavesObjectsAlone(t *testing.T) {
 }
 
 // BenchmarkPutObjectScan compares PutObject of 64 MiB with scanning off
-// and on (inline), for random bytes and for text (log lines with numbers,
+// and on (inline, with 1, 2 and 4 chunks of the stream scanned at once),
+// for random bytes and for text (log lines with numbers,
 // e-mail addresses and a key now and then), to show what the scan stage
 // adds to an upload.
 func BenchmarkPutObjectScan(b *testing.B) {
@@ -470,15 +499,15 @@ func BenchmarkPutObjectScan(b *testing.B) {
 	}
 	inputs := map[string][]byte{"random": randomBytes(size, 1), "text": text.Bytes()[:size]}
 	for _, kind := range []string{"random", "text"} {
-		for _, on := range []bool{false, true} {
+		for _, par := range []int{0, 1, 2, 4} {
 			name := kind + "/scan=off"
-			if on {
-				name = kind + "/scan=on"
+			if par > 0 {
+				name = fmt.Sprintf("%s/scan=on/parallel=%d", kind, par)
 			}
 			b.Run(name, func(b *testing.B) {
 				e := newEnv(b)
-				if on {
-					e.withScan(b, ScanConfig{InlineMax: size})
+				if par > 0 {
+					e.withScan(b, ScanConfig{InlineMax: size, Parallel: par})
 				}
 				bucket := e.bucket(b, "bench")
 				data := inputs[kind]
