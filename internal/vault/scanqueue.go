@@ -87,7 +87,10 @@ func (s *Service) RunScanQueue(ctx context.Context) {
 		defer close(workersDone)
 		s.runScanWorkers(ctx)
 	}()
-	q.wake <- struct{}{} // the first sweep
+	select { // the first sweep (a worker may have asked for one already)
+	case q.wake <- struct{}{}:
+	default:
+	}
 	for {
 		select {
 		case <-ctx.Done():
