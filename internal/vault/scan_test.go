@@ -247,8 +247,14 @@ func testScanRejectStoresNothing(t *testing.T, par int) {
 			t.Fatalf("a refused PUT of %d bytes changed the store: %+v -> %+v", size, before, after)
 		}
 	}
+	// A body of unknown length (a chunked upload) is gated the same way.
+	_, err := e.svc.PutObject(ctx, b, "chunked", bytes.NewReader(secretAt(300<<10, 200<<10)), -1, PutOptions{})
+	wantRejected(t, "PutObject(unknown size)", err, awsLabel, bytes.Count(secretAt(300<<10, 200<<10)[:200<<10], []byte{'\n'})+1, 200<<10+keyLine, 0)
+	if after := e.snap(t, b); !after.equal(before) {
+		t.Fatalf("a refused chunked PUT changed the store: %+v -> %+v", before, after)
+	}
 	// A PUT that replaces an existing key leaves the old version.
-	_, err := e.svc.PutObject(ctx, b, "keep", bytes.NewReader(secretAt(3000, 0)), 3000, PutOptions{})
+	_, err = e.svc.PutObject(ctx, b, "keep", bytes.NewReader(secretAt(3000, 0)), 3000, PutOptions{})
 	wantRejected(t, "PutObject over an object", err, awsLabel, 1, keyLine, 0)
 	if got := e.get(t, b, "keep"); string(got) != "already here\n" {
 		t.Errorf("refused overwrite changed the object to %q", got)
