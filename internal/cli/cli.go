@@ -148,6 +148,8 @@ func commands() []command {
 		{"role", "store and list roles (add, ls)", (*app).cmdRole},
 		{"group", "store and list groups (add, ls)", (*app).cmdGroup},
 		{"audit", "verify the audit ledger, proofs, erase a subject (verify, pubkey, prove, consistency, erase)", (*app).cmdAudit},
+		{"bucket", "a bucket's upload scan gate (scan, scan-reject)", (*app).cmdBucket},
+		{"labels", "show what scanning found in an object", (*app).cmdLabels},
 	}
 }
 

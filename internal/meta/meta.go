@@ -79,6 +79,58 @@ type Object struct {
 	// Checksum is an optional "ALGO:base64" full-object checksum (e.g. "CRC32:...").
 	Checksum string
 	Segments []Segment
+	// Scan, when set, is recorded with the version in the same transaction
+	// (the upload was scanned as it streamed in). Nil leaves the version
+	// unscanned: ListUnscanned reports it until SetObjectScan records one.
+	// GetObject does not fill it; GetObjectScan reads it.
+	Scan *ObjectScan
+}
+
+// Label is one type of finding in an object version. Type is the scan
+// engine's finding type ("secret:aws_access_key", "pii:iban"); the finding
+// values themselves are never stored.
+type Label struct {
+	Type string `json:"type"`
+	// Confidence is the highest scan.Confidence of the type's findings
+	// (1 VERY_UNLIKELY ... 5 VERY_LIKELY).
+	Confidence int `json:"confidence"`
+	// Count is how many findings of the type the version holds.
+	Count int `json:"count"`
+	// Line (1-based) and Offset (bytes from the start of the object) place
+	// the first finding of the type.
+	Line   int   `json:"line"`
+	Offset int64 `json:"offset"`
+}
+
+// ObjectScan is the scan state of an object version.
+type ObjectScan struct {
+	VersionID string
+	// Size is the version's size (GetObjectScan fills it; writes ignore it).
+	Size int64
+	// Scanned is when the scan finished; zero while the version is unscanned.
+	Scanned time.Time
+	// Labels are sorted by Type; empty when nothing was found.
+	Labels []Label
+}
+
+// ScanJob names an object version that has no scan record (ListUnscanned).
+// Seq orders the jobs; pass the last one seen to continue.
+type ScanJob struct {
+	Seq       int64
+	Bucket    string
+	Key       string
+	VersionID string
+	Size      int64
+}
+
+// BucketScan is a bucket's scan settings.
+type BucketScan struct {
+	// Reject lists finding classes ("secret", "pii") or types
+	// ("secret:aws_access_key") that refuse an upload; empty refuses nothing.
+	Reject []string
+	// MinConfidence is the scan.Confidence a finding needs to refuse an
+	// upload; 0 means the default (LIKELY).
+	MinConfidence int
 }
 
 // Precondition makes a write conditional on the current version, checked in
@@ -377,6 +429,22 @@ type Store interface {
 	// returns how many: when a data subject is erased from the ledger, the
 	// index must not keep what the ledger can no longer reveal.
 	DeleteAuditActor(ctx context.Context, user string) (int64, error)
+	// GetObjectScan returns the scan state of the current version of
+	// (bucket, key): Scanned is zero when it has not been scanned yet.
+	// ErrNoSuchObject (or ErrNoSuchBucket) when there is no object.
+	GetObjectScan(ctx context.Context, bucket, key string) (ObjectScan, error)
+	// SetObjectScan records sc for the current version if it is still
+	// sc.VersionID, replacing any earlier record; ErrConflict when another
+	// version has replaced it meanwhile.
+	SetObjectScan(ctx context.Context, bucket, key string, sc ObjectScan) error
+	// ListUnscanned returns up to limit current versions without a scan
+	// record, with Seq above after, in Seq order.
+	ListUnscanned(ctx context.Context, after int64, limit int) ([]ScanJob, error)
+	// PutBucketScan replaces a bucket's scan settings (the zero value clears
+	// them); GetBucketScan returns them (the zero value when none are set).
+	// Both return ErrNoSuchBucket for a missing bucket.
+	PutBucketScan(ctx context.Context, bucket string, bs BucketScan) error
+	GetBucketScan(ctx context.Context, bucket string) (BucketScan, error)
 
 	Close() error
 }

@@ -32,6 +32,7 @@ var errorStatus = map[string]int{
 	"BadDigest":                             http.StatusBadRequest,
 	"BucketAlreadyOwnedByYou":               http.StatusConflict,
 	"BucketNotEmpty":                        http.StatusConflict,
+	"ContentRejected":                       http.StatusForbidden,
 	"EntityTooLarge":                        http.StatusBadRequest,
 	"EntityTooSmall":                        http.StatusBadRequest,
 	"IncompleteBody":                        http.StatusBadRequest,
@@ -135,6 +136,13 @@ func toAPIError(err error) *Error {
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var rej *vault.RejectedError
+	if errors.As(err, &rej) {
+		// The message names the finding type and its place, never the value.
+		e := apiErr("ContentRejected", "%s", rej.Error())
+		e.err = err
+		return e
 	}
 	var se *sigv4.Error
 	if errors.As(err, &se) {

@@ -10,6 +10,7 @@ import (
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/policy"
 	"github.com/coffer-vault/coffer/internal/s3api"
+	"github.com/coffer-vault/coffer/internal/vault"
 )
 
 // keyAuthz turns an access key into a policy principal and asks the engine,
@@ -18,6 +19,9 @@ type keyAuthz struct {
 	store  meta.Store
 	engine *policy.Engine
 	now    func() time.Time
+	// labels, when set, gives object decisions object.labels and
+	// object.size (scanapi.go).
+	labels func(ctx context.Context, bucket, key string) (vault.ObjectLabels, error)
 }
 
 // errDenied carries the engine's reason; s3api logs it and answers AccessDenied.
@@ -62,18 +66,29 @@ func (a *keyAuthz) principal(ctx context.Context, accessKeyID string) (policy.Pr
 
 // decide answers for one access key, action and resource.
 func (a *keyAuthz) decide(ctx context.Context, accessKeyID, action, resource string) error {
+	return a.decideObject(ctx, accessKeyID, action, resource, policy.Request{})
+}
+
+// decideObject is decide with the object's labels and size in req.
+func (a *keyAuthz) decideObject(ctx context.Context, accessKeyID, action, resource string, req policy.Request) error {
 	p, err := a.principal(ctx, accessKeyID)
 	if err != nil {
 		return err
 	}
-	d := a.engine.Decide(p, action, resource, policy.Request{Time: a.now(), IP: s3api.ClientIP(ctx)})
+	req.Time, req.IP = a.now(), s3api.ClientIP(ctx)
+	d := a.engine.Decide(p, action, resource, req)
 	if !d.Allow {
 		return &errDenied{d.Reason}
 	}
 	return nil
 }
 
-// s3 is s3api.Config.Authorize.
+// s3 is s3api.Config.Authorize. Decisions on an existing object see its
+// scan labels and size (objectRequest).
 func (a *keyAuthz) s3(ctx context.Context, accessKeyID, action, bucket, key string) error {
-	return a.decide(ctx, accessKeyID, action, policy.S3Resource(bucket, key))
+	req, err := a.objectRequest(ctx, action, bucket, key)
+	if err != nil {
+		return err
+	}
+	return a.decideObject(ctx, accessKeyID, action, policy.S3Resource(bucket, key), req)
 }

@@ -51,6 +51,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	fl.StringVar(&cfg.AuditExports.WebhookURL, "audit-export-webhook", "", "also POST every ledger record to this https URL (HMAC-signed)")
 	fl.StringVar(&cfg.AuditExports.WebhookSecretFile, "audit-export-webhook-secret-file", "", "file holding the webhook's HMAC secret (32+ bytes)")
 	fl.Var(&witnessFor, "witness-for", "act as a witness for the ledger with this public key (`coffer audit pubkey` there; repeatable)")
+	fl.BoolVar(&cfg.Scan.Off, "no-scan", false, "do not scan uploads for secrets and personal data (no labels; scan.reject refuses nothing)")
+	fl.Int64Var(&cfg.Scan.InlineMax, "scan-inline-max", 64<<20, "largest upload (bytes) scanned as it streams in; larger ones are scanned in the background")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: coffer serve [flags]\n\nRuns the Coffer server with embedded defaults.\n\nflags:")
 		fl.PrintDefaults()

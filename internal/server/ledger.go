@@ -27,6 +27,7 @@ import (
 	"github.com/coffer-vault/coffer/internal/audit/export"
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
+	"github.com/coffer-vault/coffer/internal/scan"
 	"github.com/coffer-vault/coffer/internal/seal"
 )
 
@@ -358,5 +359,24 @@ func (l *ledger) purgeIndexAfter(subject string, size int64) {
 	}
 	if _, err := l.store.DeleteAuditActor(context.WithoutCancel(ctx), subject); err != nil {
 		l.slog.Error("audit erase: search index purge", "err", err)
+	}
+}
+
+// labels records what scanning found in an object version (types and
+// confidence, never values) as a scan:Classify event.
+func (l *ledger) labels(ctx context.Context, bucket, key, version string, labels []meta.Label) {
+	ev := audit.Event{
+		Time: time.Now(), Action: "scan:Classify",
+		Resource: audit.Resource{Bucket: validUTF8(bucket), Key: validUTF8(key), Version: validUTF8(version)},
+		Outcome:  audit.Outcome{Result: audit.ResultAllowed},
+	}
+	if len(labels) > 0 {
+		ev.Labels = make(map[string]string, len(labels))
+		for _, lb := range labels {
+			ev.Labels[validUTF8(lb.Type)] = scan.Confidence(lb.Confidence).String()
+		}
+	}
+	if err := l.recordBounded(ctx, ev); err != nil {
+		l.slog.Error("audit: record scan labels", "bucket", bucket, "key", key, "err", err)
 	}
 }

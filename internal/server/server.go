@@ -74,6 +74,9 @@ type Config struct {
 	// zero means 30 s.
 	ShutdownTimeout time.Duration
 
+	// Scan configures content scanning of uploads (scanapi.go).
+	Scan ScanConfig
+
 	// connState is a test hook for http.Server.ConnState.
 	connState func(net.Conn, http.ConnState)
 }
@@ -179,7 +182,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
-	s.vault = vault.New(vault.Config{Meta: s.store, Blobs: blobs, Keys: keyring, Logger: log})
+	scanCfg, err := cfg.Scan.vaultConfig()
+	if err != nil {
+		return nil, err
+	}
+	next := scanCfg.OnLabels
+	scanCfg.OnLabels = func(ctx context.Context, bucket, key, version string, labels []meta.Label) {
+		s.ledger.labels(ctx, bucket, key, version, labels)
+		if next != nil {
+			next(ctx, bucket, key, version, labels)
+		}
+	}
+	s.vault = vault.New(vault.Config{Meta: s.store, Blobs: blobs, Keys: keyring, Logger: log, Scan: scanCfg})
 	if n, err := s.vault.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
 	} else if n > 0 {
@@ -236,6 +250,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.startFollowers(bgCtx); err != nil {
 		return nil, err
 	}
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.vault.RunScanQueue(bgCtx) }()
 
 	engine, err := policy.NewEngine()
 	if err != nil {
@@ -264,10 +280,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.setupTok = tok
 
-	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now}
+	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now, labels: s.vault.Labels}
 	mux := http.NewServeMux()
-	ids2 := &identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, ledger: s.ledger, log: log}
-	ids2.routes(mux)
+	idAPI := &identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, ledger: s.ledger, log: log}
+	idAPI.routes(mux)
+	(&scanAPI{id: idAPI, vault: s.vault, log: log}).routes(mux)
 	admin := &adminAPI{
 		verifier: verifier, authz: authz, vault: s.vault, rotate: keyring.Rotate, rewrap: rw, log: log,
 		ledger: s.ledger,
@@ -280,7 +297,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		},
 	}
 	admin.routes(mux)
-	(&auditAPI{ledger: s.ledger, identity: ids2, admin: admin}).routes(mux)
+	(&auditAPI{ledger: s.ledger, identity: idAPI, admin: admin}).routes(mux)
 	// Every admin request goes through the ledger; /health does not (it
 	// must answer when the ledger cannot), nor does the S3 plane, which
 	// records its own events.

@@ -88,7 +88,18 @@ func (s *Service) UploadPart(ctx context.Context, bucket, key, uploadID string, 
 	if _, err := s.getUpload(ctx, op, bucket, key, uploadID); err != nil {
 		return PartInfo{}, err
 	}
-	seg, err := s.writeSegment(ctx, seal.Binding{Bucket: bucket, Key: key, VersionID: uploadID, Part: part}, body, size)
+	// Parts are scanned only to apply the bucket's gate; the labels of
+	// the object come from the scan of the whole at completion.
+	g, err := s.bucketGate(ctx, bucket)
+	if err != nil {
+		return PartInfo{}, err
+	}
+	var ss *streamScanner
+	if g != nil {
+		ss = s.newStreamScanner(g, part)
+		defer ss.release()
+	}
+	seg, err := s.writeSegment(ctx, seal.Binding{Bucket: bucket, Key: key, VersionID: uploadID, Part: part}, body, size, ss)
 	if err != nil {
 		return PartInfo{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -196,6 +207,18 @@ func (s *Service) CompleteMultipartUpload(ctx context.Context, bucket, key, uplo
 	}
 	o.ETag = hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(parts))
 
+	if err := s.scanCompleted(ctx, &o, m); err != nil {
+		var rej *RejectedError
+		if errors.As(err, &rej) {
+			// Refused content is not kept: the upload goes with its parts.
+			if segs, aerr := s.meta.AbortUpload(ctx, uploadID); aerr == nil {
+				s.deleteBlobs(ctx, segs)
+			} else {
+				s.log.Warn("vault: abort refused upload", "upload", uploadID, "err", aerr)
+			}
+		}
+		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
+	}
 	replaced, unused, err := s.meta.CompleteUpload(ctx, uploadID, o)
 	if err != nil {
 		return ObjectInfo{}, metaErr(op, err)
@@ -204,7 +227,33 @@ func (s *Service) CompleteMultipartUpload(ctx context.Context, bucket, key, uplo
 	if replaced != nil {
 		s.deleteBlobs(ctx, replaced.Segments)
 	}
+	s.afterWrite(ctx, o)
 	return objectInfo(o, m, len(tags)), nil
+}
+
+// scanCompleted scans the object an upload is about to become, reading its
+// parts back, when the bucket has a gate (which then sees matches that
+// cross part borders) or the object is small enough to scan inline; it
+// sets o.Scan. Larger objects are left to the background queue.
+func (s *Service) scanCompleted(ctx context.Context, o *meta.Object, m objectMeta) error {
+	g, err := s.bucketGate(ctx, o.Bucket)
+	if err != nil {
+		return err
+	}
+	if !s.scanning() || g == nil && o.Size > s.scan.InlineMax {
+		return nil
+	}
+	r, err := s.newReader(*o, m, 0)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	sc, err := s.scanReader(ctx, r, g)
+	if err != nil {
+		return err
+	}
+	o.Scan = sc
+	return nil
 }
 
 // AbortMultipartUpload discards an upload and its parts.

@@ -181,7 +181,7 @@ func validPutOptions(o PutOptions) error {
 
 // validTags applies S3's tag rules: at most MaxTags; keys 1..MaxTagKeyLen and
 // values 0..MaxTagValueLen Unicode characters of letters, digits, spaces and
-// + - = . _ : / @; keys starting with "aws:" are reserved.
+// + - = . _ : / @; keys starting with "aws:" or "coffer:" are reserved.
 func validTags(tags map[string]string) error {
 	if len(tags) > MaxTags {
 		return fmt.Errorf("%w: %d tags, at most %d allowed", ErrInvalidTag, len(tags), MaxTags)
@@ -195,6 +195,9 @@ func validTags(tags map[string]string) error {
 		}
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
 			return fmt.Errorf("%w: tag key prefix aws: is reserved", ErrInvalidTag)
+		}
+		if strings.HasPrefix(strings.ToLower(k), ReservedTagPrefix) {
+			return fmt.Errorf("%w: tag key prefix %s is reserved for Coffer's scan labels", ErrInvalidTag, ReservedTagPrefix)
 		}
 		if !tagText(k) || !tagText(v) {
 			return fmt.Errorf("%w: tag %q has a character outside letters, digits, spaces and +-=._:/@", ErrInvalidTag, k)

@@ -63,7 +63,16 @@ func (s *Service) putSingle(ctx context.Context, op, bucket, key string, body io
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
 	}
-	seg, err := s.writeSegment(ctx, seal.Binding{Bucket: bucket, Key: key, VersionID: versionID}, body, size)
+	g, err := s.bucketGate(ctx, bucket)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	var ss *streamScanner
+	if s.scanInline(size, g) {
+		ss = s.newStreamScanner(g, 0)
+		defer ss.release()
+	}
+	seg, err := s.writeSegment(ctx, seal.Binding{Bucket: bucket, Key: key, VersionID: versionID}, body, size, ss)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -88,6 +97,9 @@ func (s *Service) putSingle(ctx context.Context, op, bucket, key string, body io
 		Tags:         sealedTags,
 		Segments:     []meta.Segment{seg},
 	}
+	if ss != nil {
+		o.Scan = ss.result(s.clock())
+	}
 	replaced, err := s.meta.PutObjectIf(ctx, o, cond)
 	if err != nil {
 		s.deleteBlobs(ctx, o.Segments)
@@ -96,6 +108,7 @@ func (s *Service) putSingle(ctx context.Context, op, bucket, key string, body io
 	if replaced != nil {
 		s.deleteBlobs(ctx, replaced.Segments)
 	}
+	s.afterWrite(ctx, o)
 	return objectInfo(o, m, len(tags)), nil
 }
 

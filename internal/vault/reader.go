@@ -46,6 +46,16 @@ func (s *Service) OpenObject(ctx context.Context, bucket, key string) (*Reader, 
 	} else {
 		tagCount = len(tags)
 	}
+	r, err := s.newReader(o, m, tagCount)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return r, nil
+}
+
+// newReader is a handle on version o with opened metadata m.
+func (s *Service) newReader(o meta.Object, m objectMeta, tagCount int) (*Reader, error) {
+	bucket, key := o.Bucket, o.Key
 	segs := append([]meta.Segment(nil), o.Segments...)
 	sort.Slice(segs, func(i, j int) bool { return segs[i].Number < segs[j].Number })
 	starts := make([]int64, len(segs)+1)
@@ -55,7 +65,7 @@ func (s *Service) OpenObject(ctx context.Context, bucket, key string) (*Reader, 
 	if starts[len(segs)] != o.Size {
 		err := fmt.Errorf("%w: segments hold %d bytes, object %d", ErrIntegrity, starts[len(segs)], o.Size)
 		s.logIntegrity(bucket, key, "", err)
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, err
 	}
 	o.Segments = segs
 	return &Reader{

@@ -40,8 +40,10 @@ func checkSize(size, limit int64) error {
 // writeSegment seals body (exactly size bytes, or to EOF when size is -1,
 // at most s.maxPutSize either way) into a new committed blob bound to b. It
 // returns the segment with Number 1; the caller sets Number for parts and
-// deletes the blob if it cannot record it.
-func (s *Service) writeSegment(ctx context.Context, b seal.Binding, body io.Reader, size int64) (seg meta.Segment, err error) {
+// deletes the blob if it cannot record it. A non-nil ss scans the plaintext
+// as it goes; when it refuses the content the blob is aborted, never
+// committed, and its *RejectedError is returned.
+func (s *Service) writeSegment(ctx context.Context, b seal.Binding, body io.Reader, size int64, ss *streamScanner) (seg meta.Segment, err error) {
 	if err := checkSize(size, s.maxPutSize); err != nil {
 		return seg, err
 	}
@@ -72,9 +74,14 @@ func (s *Service) writeSegment(ctx context.Context, b seal.Binding, body io.Read
 		return seg, fmt.Errorf("seal: %w", err)
 	}
 	h := md5.New()
-	n, err := s.copyBody(ctx, enc, h, body, size)
+	n, err := s.copyBody(ctx, enc, h, body, size, ss)
 	if err != nil {
 		return seg, err
+	}
+	if ss != nil {
+		if err := ss.Close(); err != nil {
+			return seg, err
+		}
 	}
 	if err := enc.Close(); err != nil {
 		return seg, fmt.Errorf("seal: %w", storageErr(err))
@@ -96,26 +103,38 @@ func (s *Service) writeSegment(ctx context.Context, b seal.Binding, body io.Read
 }
 
 // copyBody reads exactly size bytes (or to EOF when size is -1, bounded by
-// the maximum PUT size) from body into enc, hashing them into h.
+// the maximum PUT size) from body into enc, hashing them into h and, when
+// ss is not nil, scanning them.
 //
 // Large bodies go through a three-stage pipeline: this goroutine reads (TLS
 // decryption happens here), one goroutine seals and writes, another computes
 // the MD5 for the ETag. The stages work on different chunks at the same
 // time, so the MD5 (the slowest stage, about 700 MB/s on one core) overlaps
 // the read, the sealing and the disk write instead of adding to them. Small
-// bodies are copied inline.
-func (s *Service) copyBody(ctx context.Context, enc io.Writer, h hash.Hash, body io.Reader, size int64) (int64, error) {
+// bodies are copied inline. The scan is a fourth stage of its own: a
+// refusal stops the reader like a sealing failure does.
+func (s *Service) copyBody(ctx context.Context, enc io.Writer, h hash.Hash, body io.Reader, size int64, ss *streamScanner) (int64, error) {
 	if size >= 0 && size <= parallelHashMin {
 		bp := s.bufs.Get().(*[]byte)
 		defer s.bufs.Put(bp)
-		return s.copyChunks(ctx, body, size,
+		var scanErr error
+		n, err := s.copyChunks(ctx, body, size,
 			func() ([]byte, error) { return *bp, nil },
 			func(p []byte) error {
+				if ss != nil {
+					if _, scanErr = ss.Write(p); scanErr != nil {
+						return errScanFailed
+					}
+				}
 				h.Write(p)
 				_, err := enc.Write(p)
 				return err
 			},
 			func([]byte) {})
+		if scanErr != nil {
+			return n, scanErr
+		}
+		return n, err
 	}
 
 	const depth = 4 // chunks in flight between the stages
@@ -135,6 +154,32 @@ func (s *Service) copyBody(ctx context.Context, enc io.Writer, h hash.Hash, body
 	}
 	toSeal := make(chan *chunk, depth)
 	toHash := make(chan *chunk, depth)
+	stages := int32(2)
+	var (
+		toScan     chan *chunk
+		scanErr    error         // set by the scanner before it closes scanFailed
+		scanFailed chan struct{} // nil (never ready) without a scanner
+	)
+	scanned := make(chan struct{})
+	if ss != nil {
+		stages = 3
+		toScan = make(chan *chunk, depth)
+		scanFailed = make(chan struct{})
+		go func() {
+			defer close(scanned)
+			for c := range toScan {
+				if scanErr == nil {
+					if _, err := ss.Write(c.p); err != nil {
+						scanErr = err
+						close(scanFailed)
+					}
+				}
+				release(c)
+			}
+		}()
+	} else {
+		close(scanned)
+	}
 	var sealErr error // set by the sealer before it closes sealFailed
 	sealFailed := make(chan struct{})
 	sealed := make(chan struct{})
@@ -167,22 +212,34 @@ func (s *Service) copyBody(ctx context.Context, enc io.Writer, h hash.Hash, body
 				return *cur.bp, nil
 			case <-sealFailed:
 				return nil, errSealFailed
+			case <-scanFailed:
+				return nil, errScanFailed
 			}
 		},
 		func(p []byte) error {
 			cur.p = p
-			cur.refs.Store(2)
+			cur.refs.Store(stages)
 			toSeal <- cur
 			toHash <- cur
+			if toScan != nil {
+				toScan <- cur
+			}
 			return nil
 		},
 		func([]byte) { free <- cur })
 	close(toSeal)
 	close(toHash)
+	if toScan != nil {
+		close(toScan)
+	}
 	<-sealed
 	<-hashed
+	<-scanned
 	for range depth {
 		s.bufs.Put((<-free).bp)
+	}
+	if scanErr != nil {
+		return n, scanErr
 	}
 	if sealErr != nil {
 		return n, fmt.Errorf("seal: %w", storageErr(sealErr))
@@ -193,6 +250,10 @@ func (s *Service) copyBody(ctx context.Context, enc io.Writer, h hash.Hash, body
 // errSealFailed stops the reader when the sealing stage has failed; the
 // sealing error itself is what copyBody returns.
 var errSealFailed = errors.New("vault: sealing stage failed")
+
+// errScanFailed stops the reader when the scan has refused the content;
+// the *RejectedError is what copyBody returns.
+var errScanFailed = errors.New("vault: scan refused the content")
 
 // copyChunks fills buffers from get with body's bytes and hands each filled
 // chunk to use; a buffer that gets no bytes goes back through unused. It

@@ -17,7 +17,11 @@ import (
 // tagRetries bounds how often PutTags re-seals after losing a race with a PUT.
 const tagRetries = 5
 
-// GetTags returns the current version's tags (an empty map when none).
+// GetTags returns the current version's tags (an empty map when none),
+// with its scan labels as reserved tags ("coffer:label:TYPE" = confidence)
+// when it has been scanned. S3 clients refuse more than MaxTags tags, so
+// labels fill only the room the user's tags leave, the most confident
+// first; Labels has them all.
 func (s *Service) GetTags(ctx context.Context, bucket, key string) (map[string]string, error) {
 	if err := validBucketKey(bucket, key); err != nil {
 		return nil, err
@@ -31,6 +35,18 @@ func (s *Service) GetTags(ctx context.Context, bucket, key string) (map[string]s
 	if err != nil {
 		s.logIntegrity(bucket, key, "", err)
 		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	sc, err := s.meta.GetObjectScan(ctx, bucket, key)
+	switch {
+	case errors.Is(err, meta.ErrNoSuchObject):
+		// Deleted since: answer with what was read.
+	case err != nil:
+		return nil, s.missing(ctx, op, bucket, err)
+	case sc.VersionID == o.VersionID:
+		if tags == nil {
+			tags = map[string]string{}
+		}
+		maps.Copy(tags, labelTags(sc.Labels, MaxTags-len(tags)))
 	}
 	return tags, nil
 }

@@ -81,6 +81,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Scan turns on content scanning of uploads (scan.go); the zero value
+	// leaves it off.
+	Scan ScanConfig
 }
 
 // BucketInfo describes a bucket.
@@ -226,6 +229,10 @@ type Service struct {
 	// bufs holds *[]byte copy buffers of copyBufSize.
 	bufs sync.Pool
 
+	scan     ScanConfig // with defaults
+	scanBufs sync.Pool  // *[]byte of scan.ChunkSize+ScanOverlap
+	queue    *scanQueue
+
 	// minPartSize and maxPutSize are MinPartSize and MaxPutSize; tests lower
 	// them to exercise the limits with small bodies.
 	minPartSize int64
@@ -245,6 +252,12 @@ func New(cfg Config) *Service {
 		now:         cfg.Now,
 		minPartSize: MinPartSize,
 		maxPutSize:  MaxPutSize,
+		scan:        cfg.Scan.withDefaults(),
+	}
+	s.queue = newScanQueue(s.scan.QueueSize)
+	s.scanBufs.New = func() any {
+		b := make([]byte, s.scan.ChunkSize+ScanOverlap)
+		return &b
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -47,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"DEKs", testDEKs},
 		{"Concurrency", testConcurrency},
 		{"AuditIndex", testAuditIndex},
+		{"ObjectScans", testObjectScans},
+		{"BucketScan", testBucketScan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

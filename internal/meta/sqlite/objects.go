@@ -253,6 +253,19 @@ func putObject(r runner, o meta.Object, c meta.Precondition) (*meta.Object, erro
 			return nil, fmt.Errorf("segment %d (blob %s): %w", sg.Number, sg.BlobID, err)
 		}
 	}
+	if found {
+		// The old version's labels go with it.
+		if _, err := r.exec(`DELETE FROM object_scans WHERE object_id = ?`, id); err != nil {
+			return nil, err
+		}
+	}
+	if o.Scan != nil {
+		sc := *o.Scan
+		sc.VersionID = o.VersionID
+		if err := putScan(r, id, sc); err != nil {
+			return nil, fmt.Errorf("scan labels: %w", err)
+		}
+	}
 	if !found {
 		return nil, nil
 	}

@@ -147,6 +147,24 @@ CREATE INDEX audit_events_by_action ON audit_events (action, ledger_index);
 CREATE INDEX audit_events_by_resource ON audit_events (resource, ledger_index);
 CREATE INDEX audit_events_by_time ON audit_events (time, ledger_index);
 `,
+	// 7: content scanning. object_scans holds the labels of the version
+	// (objects.version_id) that was scanned; a version without a row (or
+	// with a row for an older version) is unscanned. The labels are a JSON
+	// array of finding types with their confidence, count and first
+	// place; never the values found. bucket_scan holds the upload gate.
+	`
+CREATE TABLE object_scans (
+	object_id  INTEGER PRIMARY KEY REFERENCES objects(id) ON DELETE CASCADE,
+	version_id TEXT NOT NULL,
+	scanned    INTEGER NOT NULL,
+	labels     TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE bucket_scan (
+	bucket         TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+	reject         TEXT NOT NULL DEFAULT '',
+	min_confidence INTEGER NOT NULL DEFAULT 0
+);
+`,
 }
 
 // schemaVersion is the schema version this code writes and understands.
