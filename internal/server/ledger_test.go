@@ -3,8 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/coffer-vault/coffer/internal/audit"
+	"github.com/coffer-vault/coffer/internal/audit/export"
 	"github.com/coffer-vault/coffer/internal/seal"
 )
 
@@ -240,5 +243,70 @@ func TestLedgerFailsClosed(t *testing.T) {
 	}
 	if st, out := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "x", "password": "yyyyyyyyyyyyyyyy"}); st != 503 || errCode(out) != "AuditUnavailable" {
 		t.Fatalf("login with a broken ledger: %d %v", st, out)
+	}
+}
+
+// TestLedgerExportAndScanEvents: a JSON lines exporter receives every
+// record (each checks against its commitment), and a scanned upload's
+// labels are recorded as a scan:Classify event.
+func TestLedgerExportAndScanEvents(t *testing.T) {
+	dir := t.TempDir()
+	jsonl := filepath.Join(t.TempDir(), "audit.jsonl")
+	s, err := Start(context.Background(), Config{
+		DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		AuditExports: AuditExports{JSONLPath: jsonl},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	mc := minioClient(t, s, readCreds(t, s))
+	ctx := context.Background()
+	if err := mc.MakeBucket(ctx, "scanned", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	body := "deploy:\n  aws_access_key_id = AKIAZ7Q3LRWXK5N2TY4P\n  aws_secret_access_key = 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\n"
+	if _, err := mc.PutObject(ctx, "scanned", "deploy.env", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The exporter follows the ledger in the background.
+	var recs []export.Record
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		recs = recs[:0]
+		if b, err := os.ReadFile(jsonl); err == nil {
+			for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+				var r export.Record
+				if len(line) > 0 && json.Unmarshal(line, &r) == nil {
+					recs = append(recs, r)
+				}
+			}
+		}
+		if int64(len(recs)) >= s.ledger.log.Size() && len(recs) >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the exporter wrote %d of %d records", len(recs), s.ledger.log.Size())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var classified bool
+	for i, r := range recs {
+		if r.Index != int64(i) {
+			t.Fatalf("record %d has index %d", i, r.Index)
+		}
+		ev, err := export.VerifyRecord(r)
+		if err != nil {
+			t.Fatalf("record %d does not check against its commitment: %v", i, err)
+		}
+		if ev.Action == "scan:Classify" && ev.Resource.Key == "deploy.env" {
+			classified = ev.Labels["secret:aws_access_key"] != ""
+			if strings.Contains(string(r.Event), "AKIAZ7Q3LRWXK5N2TY4P") {
+				t.Fatal("the secret itself reached the ledger")
+			}
+		}
+	}
+	if !classified {
+		t.Fatalf("no scan:Classify event with secret:aws_access_key among %d records", len(recs))
 	}
 }
