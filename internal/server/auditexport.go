@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/coffer-vault/coffer/internal/audit/export"
 )
 
@@ -28,6 +30,27 @@ type AuditExports struct {
 	// WebhookSecretFile holds the HMAC secret (at least 32 bytes).
 	WebhookURL        string
 	WebhookSecretFile string
+}
+
+// indexReserve is the free space the search index leaves on the metadata
+// volume: below it, indexing waits, so that the derived index never takes
+// the room an object DELETE needs to commit (and free space).
+const indexReserve = 8 << 20
+
+// errLowSpace defers work that would use the last free space.
+var errLowSpace = errors.New("less free space than the reserve")
+
+// lowSpace reports errLowSpace when dir's volume has less than reserve
+// bytes free.
+func lowSpace(dir string, reserve int64) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return nil // cannot tell: do not hold work back
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); free < reserve {
+		return fmt.Errorf("%w: %d bytes free on %s", errLowSpace, free, dir)
+	}
+	return nil
 }
 
 // exportStateDir keeps the followers' cursors.
@@ -87,7 +110,9 @@ func (s *Server) startFollowers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sinks = append([]export.Sink{export.NewIndexer(s.store)}, sinks...)
+	ix := export.NewIndexer(s.store)
+	ix.Ready = func() error { return lowSpace(s.cfg.DataDir, indexReserve) }
+	sinks = append([]export.Sink{ix}, sinks...)
 	for _, sink := range sinks {
 		f, err := export.NewFollower(s.cfg.AuditDir, s.ledger.sealer, exportStateDir(s.cfg.DataDir), sink,
 			export.Options{Source: s.ledger.log, Logger: s.log})

@@ -264,9 +264,17 @@ func (f *Follower) Run(ctx context.Context) error {
 			}
 		}
 		next := batch[len(batch)-1].Index + 1
-		if err := writeCursor(f.stateDir, name, next); err != nil {
-			f.update(func(s *Status) { s.LastError = err.Error() })
-			return err
+		// The batch is delivered; a cursor that cannot be written (a full
+		// disk, say) is retried, not fatal: at worst the batch is sent
+		// again after a crash.
+		for {
+			err := writeCursor(f.stateDir, name, next)
+			if err == nil {
+				break
+			}
+			if err := fail("cursor write", err); err != nil {
+				return err
+			}
 		}
 		if failures > 0 {
 			log.Info("audit export: delivering again", "cursor", next, "after_failures", failures)

@@ -26,6 +26,11 @@ type Indexer struct {
 	name  string
 	store AuditIndexer
 	buf   []meta.AuditIndexRecord
+	// Ready, when set, is asked before each batch; an error defers the
+	// batch (it is retried with backoff). The server uses it to keep the
+	// index from taking the last free space of the metadata volume,
+	// which object deletes need.
+	Ready func() error
 }
 
 // NewIndexer returns the indexer sink, named "search-index".
@@ -38,6 +43,11 @@ func (ix *Indexer) Name() string { return ix.name }
 
 // Deliver indexes the batch's events in one transaction.
 func (ix *Indexer) Deliver(ctx context.Context, batch []Record) error {
+	if ix.Ready != nil {
+		if err := ix.Ready(); err != nil {
+			return fmt.Errorf("export: index deferred: %w", err)
+		}
+	}
 	ix.buf = ix.buf[:0]
 	for i := range batch {
 		ev, ok, err := batch[i].Decode()
