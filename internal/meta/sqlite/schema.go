@@ -129,6 +129,15 @@ CREATE TABLE groups (
 );
 ALTER TABLE users ADD COLUMN groups TEXT NOT NULL DEFAULT '';
 `,
+	// 6, 7: reserved for migrations of other branches (audit index, scan
+	// labels); the merge puts them here and drops these placeholders.
+	`SELECT 1;`,
+	`SELECT 1;`,
+	// 8: access keys: when last used, and an optional narrowing policy.
+	`
+ALTER TABLE access_keys ADD COLUMN last_used INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE access_keys ADD COLUMN policy TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // schemaVersion is the schema version this code writes and understands.
