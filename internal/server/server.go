@@ -247,7 +247,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.setupTok = tok
 
-	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now}
+	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now, log: log}
 	mux := http.NewServeMux()
 	ids2 := &identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, ledger: s.ledger, log: log}
 	ids2.routes(mux)
