@@ -142,11 +142,12 @@ func commands() []command {
 		{"login", "log in to the admin plane (password, then MFA code)", (*app).cmdLogin},
 		{"logout", "end the admin-plane session", (*app).cmdLogout},
 		{"whoami", "show the logged-in user", (*app).cmdWhoami},
+		{"session", "list and revoke admin-plane sessions (ls, rm)", (*app).cmdSession},
 		{"mfa", "enrol a TOTP authenticator, or reset a user's (enroll, reset)", (*app).cmdMFA},
 		{"user", "manage users (add, ls, rm, passwd, roles, groups, lock, unlock)", (*app).cmdUser},
-		{"policy", "store, list and explain policies (add, ls, explain)", (*app).cmdPolicy},
-		{"role", "store and list roles (add, ls)", (*app).cmdRole},
-		{"group", "store and list groups (add, ls)", (*app).cmdGroup},
+		{"policy", "store, list, delete and explain policies (add, ls, rm, explain)", (*app).cmdPolicy},
+		{"role", "store, list and delete roles (add, ls, rm)", (*app).cmdRole},
+		{"group", "store, list and delete groups (add, ls, rm)", (*app).cmdGroup},
 		{"audit", "verify the audit ledger, proofs, erase a subject (verify, pubkey, prove, consistency, erase)", (*app).cmdAudit},
 	}
 }
