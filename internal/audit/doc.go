@@ -17,6 +17,10 @@
 // checkpoint stays valid, and the published tree reveals nothing about the
 // events.
 //
+// Witnesses (C2SP tlog-witness) cosign the checkpoints after checking that
+// each extends the last one they saw, so the operator cannot show two
+// different histories to two verifiers without a witness noticing.
+//
 // The package is organised by concept:
 //
 //   - event.go: the Event type and its canonical, versioned JSON encoding.
@@ -29,7 +33,15 @@
 //   - recover.go: crash recovery when a Log is opened.
 //   - checkpoint.go: signing keys and signed checkpoints.
 //   - verify.go: offline verification, inclusion and consistency proofs.
+//   - witness.go: a C2SP tlog-witness (the add-checkpoint server) that
+//     cosigns other logs' checkpoints.
+//   - cosign.go: collecting witness cosignatures for this log's
+//     checkpoints; cosign_verify.go: checking them in Verify.
+//   - serve.go: LedgerHandler, the read-only HTTP view of the public files.
+//   - verify_remote.go: VerifyRemote, verification over HTTP(S).
 //   - erase.go: crypto-shredding a data subject.
+//   - reader.go: reading entries back from an index on, beside a live Log
+//     (for exporters and the search indexer, in package export).
 //
 // The on-disk format is specified in docs/ledger-format.md.
 package audit

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -83,6 +84,21 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for events without a time. Default time.Now.
 	Now func() time.Time
+
+	// Witnesses are C2SP tlog-witnesses asked to cosign every checkpoint
+	// (asynchronously: see WitnessStatus and SyncWitnesses). At most 32.
+	Witnesses []WitnessConfig
+	// WitnessQuorum is how many witnesses must cosign a checkpoint for
+	// WitnessStatus to report the quorum met (k of n). Default: all.
+	WitnessQuorum int
+	// WitnessHTTPClient talks to the witnesses. Default: a client with a
+	// one-minute timeout.
+	WitnessHTTPClient *http.Client
+	// WitnessRetry is the first delay before retrying a failed witness;
+	// it doubles per failure up to five minutes. Default 5s.
+	WitnessRetry time.Duration
+	// WitnessTimeout bounds one add-checkpoint exchange. Default 10s.
+	WitnessTimeout time.Duration
 
 	// openFile is a test seam for injecting failing files.
 	openFile func(name string, flag int, perm fs.FileMode) (segmentWriter, error)
@@ -145,9 +161,14 @@ type Log struct {
 	payBuf   []byte
 
 	mu       sync.Mutex
-	durable  int64    // entries durable (and acknowledged or about to be)
-	pending  [][]byte // durable entries not yet integrated
-	lastCkpt []byte   // latest signed checkpoint
+	durable  int64         // entries durable (and acknowledged or about to be)
+	pending  [][]byte      // durable entries not yet integrated
+	lastCkpt []byte        // latest signed checkpoint
+	lastSeq  int64         // its sequence number
+	grown    chan struct{} // closed and replaced each time durable grows
+
+	pubMu sync.Mutex // serialises writes of <dir>/checkpoint and cosignatures/
+	cos   *cosigner  // nil without witnesses
 
 	// integrator state, owned by the integrator goroutine
 	fr      frontier
@@ -186,6 +207,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("audit: open: %w", err)
 		}
 	}
+	if err := ensureCosignaturesDir(dir); err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
 	signer, vkey, err := loadOrCreateKey(dir, opts.Origin)
 	if err != nil {
 		return nil, fmt.Errorf("audit: signing key: %w", err)
@@ -200,6 +224,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 		done:    make(chan struct{}),
 		intDone: make(chan struct{}),
 		kick:    make(chan chan error),
+		grown:   make(chan struct{}),
+	}
+	if l.cos, err = newCosigner(l); err != nil {
+		return nil, err
 	}
 	if err := l.recover(ctx); err != nil {
 		l.closeFiles()
@@ -208,6 +236,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	opts.Logger.Info("audit ledger open", "dir", dir, "size", l.size, "pubkey", vkey)
 	go l.writer()
 	go l.integrator()
+	if l.cos != nil {
+		l.cos.start()
+	}
 	return l, nil
 }
 
@@ -222,6 +253,31 @@ func (l *Log) Size() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.durable
+}
+
+// Wait blocks until more than n entries are durable and returns the
+// durable size. It returns early with ctx.Err(), or with ErrClosed once
+// the log is closed and has no more than n entries. Followers (exporters,
+// the search indexer) use it to learn of new entries without polling.
+func (l *Log) Wait(ctx context.Context, n int64) (int64, error) {
+	for {
+		l.mu.Lock()
+		size, grown := l.durable, l.grown
+		l.mu.Unlock()
+		if size > n {
+			return size, nil
+		}
+		select {
+		case <-grown:
+		case <-ctx.Done():
+			return size, ctx.Err()
+		case <-l.done:
+			if size = l.Size(); size > n {
+				return size, nil
+			}
+			return size, ErrClosed
+		}
+	}
 }
 
 // Checkpoint returns the latest signed checkpoint, or nil if none yet.
@@ -307,6 +363,9 @@ func (l *Log) Close() error {
 	l.closed.Do(func() { close(l.closing) })
 	<-l.done
 	<-l.intDone
+	if l.cos != nil {
+		l.cos.close()
+	}
 	return l.closeFiles()
 }
 
@@ -424,6 +483,8 @@ func (l *Log) writeChunk(reqs []*request) error {
 		l.pending = append(l.pending, r.entry[:])
 	}
 	l.durable = l.size
+	close(l.grown)
+	l.grown = make(chan struct{})
 	l.mu.Unlock()
 	for i, r := range reqs {
 		r.done <- result{base + int64(i), nil}
@@ -575,13 +636,21 @@ func (l *Log) publish(full []tileData) error {
 	if err := writeFileSync(filepath.Join(l.dir, "checkpoints", segmentName(l.ckptSeq)), msg, 0o644, true); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	if err := writeFileSync(filepath.Join(l.dir, "checkpoint"), msg, 0o644, false); err != nil {
+	l.pubMu.Lock()
+	err = writeFileSync(filepath.Join(l.dir, "checkpoint"), publishedCheckpoint(l.dir, l.ckptSeq, msg), 0o644, false)
+	if err == nil {
+		l.mu.Lock()
+		l.lastCkpt, l.lastSeq = msg, l.ckptSeq
+		l.mu.Unlock()
+	}
+	l.pubMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	l.ckptN = c.Tree.N
-	l.mu.Lock()
-	l.lastCkpt = msg
-	l.mu.Unlock()
+	if l.cos != nil {
+		l.cos.notify()
+	}
 	return nil
 }
 

@@ -95,7 +95,7 @@ func (l *Log) recover(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrCorrupt, last.name, err)
 		}
-		l.ckptSeq, l.ckptN, l.lastCkpt = last.seq, ck.Tree.N, last.data
+		l.ckptSeq, l.ckptN, l.lastCkpt, l.lastSeq = last.seq, ck.Tree.N, last.data, last.seq
 	}
 	logSegs, err := listSegments(filepath.Join(l.dir, "log"))
 	if err != nil {
@@ -200,10 +200,11 @@ scan:
 			return fmt.Errorf("audit: recover: %w", err)
 		}
 	} else {
-		// A crash between the two checkpoint writes leaves the published
-		// one behind the history.
-		if b, _ := os.ReadFile(filepath.Join(l.dir, "checkpoint")); !bytes.Equal(b, l.lastCkpt) {
-			if err := writeFileSync(filepath.Join(l.dir, "checkpoint"), l.lastCkpt, 0o644, false); err != nil {
+		// A crash between the two checkpoint writes (or between storing a
+		// cosignature and republishing) leaves the published one behind.
+		want := publishedCheckpoint(l.dir, l.ckptSeq, l.lastCkpt)
+		if b, _ := os.ReadFile(filepath.Join(l.dir, "checkpoint")); !bytes.Equal(b, want) {
+			if err := writeFileSync(filepath.Join(l.dir, "checkpoint"), want, 0o644, false); err != nil {
 				return fmt.Errorf("audit: recover: %w", err)
 			}
 		}

@@ -68,6 +68,18 @@ type VerifyOptions struct {
 	PublicKey string
 	// Sealer opens payloads. If nil, payloads are not checked.
 	Sealer Sealer
+	// RequireLatestWitnessed fails verification unless the latest
+	// checkpoint itself has WitnessQuorum cosignatures (by default some
+	// checkpoint must have them; see VerifyReport.WitnessedSize).
+	RequireLatestWitnessed bool
+	// Witnesses are the cosignature/v1 verifier keys of trusted
+	// witnesses. Every stored cosignature by one of them must verify;
+	// cosignatures by other keys are counted and ignored. If empty,
+	// cosignatures are only checked to be well-formed.
+	Witnesses []string
+	// WitnessQuorum, if positive, requires the latest checkpoint to carry
+	// valid cosignatures by at least this many distinct Witnesses.
+	WitnessQuorum int
 }
 
 // VerifyReport summarises a successful verification.
@@ -83,6 +95,17 @@ type VerifyReport struct {
 	// TrailingPayloads reports payload records after the last leaf (a
 	// live writer, or an unacknowledged crash tail that Open will cut).
 	TrailingPayloads bool
+	// Cosignatures counts valid cosignatures by VerifyOptions.Witnesses,
+	// UnknownCosignatures those by other keys (or all of them, unchecked,
+	// when no witness keys were given).
+	Cosignatures        int
+	UnknownCosignatures int
+	// LatestCosigners names the witnesses with a valid cosignature on
+	// the latest checkpoint.
+	LatestCosigners []string
+	// WitnessedSize is the size of the latest checkpoint cosigned by at
+	// least max(WitnessQuorum, 1) of the witnesses (0 if none).
+	WitnessedSize int64
 }
 
 type namedCheckpoint struct {
@@ -108,6 +131,9 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*VerifyReport,
 	for _, c := range cps {
 		rep.LatestSize = max(rep.LatestSize, c.c.Tree.N)
 	}
+	if err := verifyCosignatures(dir, vkey, opts, rep); err != nil {
+		return nil, err
+	}
 
 	// The tree pass and the payload pass read the records independently
 	// and run in parallel; the first bad index of either wins.
@@ -121,7 +147,7 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*VerifyReport,
 	} else {
 		close(payDone)
 	}
-	treeErr := verifyTree(ctx, dir, cps, rep)
+	treeErr := verifyTree(ctx, dirSource{dir}, cps, rep, false)
 	<-payDone
 	return rep, firstError(treeErr, payErr)
 }
@@ -158,6 +184,29 @@ func verifyCheckpoints(dir, vkey string) ([]namedCheckpoint, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	cps, err := checkCheckpoints(hist, latest, vkey)
+	if err != nil || latest == nil {
+		return cps, err
+	}
+	// What follows the log's note in the published checkpoint are the
+	// witness cosignatures stored for it (verified with the rest of
+	// cosignatures/).
+	last := hist[len(hist)-1]
+	stored := make(map[string]bool)
+	for _, line := range readCosignatures(dir, last.seq) {
+		stored[string(line)] = true
+	}
+	for _, line := range splitLines(latest[len(last.data):]) {
+		if !stored[string(line)] {
+			return nil, verr(-1, "checkpoint", "published checkpoint carries a signature that is not in cosignatures/%s", segmentName(last.seq))
+		}
+	}
+	return cps, nil
+}
+
+// checkCheckpoints checks the checkpoint history hist (in issue order) and
+// the published latest checkpoint (nil if there is none).
+func checkCheckpoints(hist []storedCheckpoint, latest []byte, vkey string) ([]namedCheckpoint, error) {
 	var cps []namedCheckpoint
 	bySize := make(map[int64]namedCheckpoint)
 	for i, h := range hist {
@@ -179,21 +228,59 @@ func verifyCheckpoints(dir, vkey string) ([]namedCheckpoint, error) {
 		if _, err := OpenCheckpoint(latest, vkey); err != nil {
 			return nil, verr(-1, "checkpoint", "checkpoint does not verify: %v", err)
 		}
-		if len(hist) == 0 || !bytes.Equal(latest, hist[len(hist)-1].data) {
+		if len(hist) == 0 || !bytes.HasPrefix(latest, hist[len(hist)-1].data) {
 			return nil, verr(-1, "checkpoint", "published checkpoint is not the latest in checkpoints/")
 		}
 	}
 	return cps, nil
 }
 
-// verifyTree recomputes the tree from the leaf records.
-func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *VerifyReport) error {
+// A treeSource is where verifyTree reads a ledger from: its entries in
+// index order and its published tiles. Verify reads a directory
+// (dirSource), VerifyRemote a tlog-tiles server (httpSource).
+type treeSource interface {
+	// forEachEntry calls fn with every entry in index order and the file
+	// it comes from; it reports a bad record as a *VerifyError.
+	forEachEntry(ctx context.Context, fn func(n int64, entry []byte, path string) error) error
+	// readTile returns the published tile t, or an error wrapping
+	// fs.ErrNotExist if it is not published.
+	readTile(ctx context.Context, t tlog.Tile) ([]byte, error)
+}
+
+// dirSource reads the leaf records and tiles of a ledger directory.
+type dirSource struct{ dir string }
+
+func (d dirSource) forEachEntry(ctx context.Context, fn func(n int64, entry []byte, path string) error) error {
+	return forEachRecord(ctx, d.dir, func(n int64, rec []byte, path string) error {
+		if !checkLogRecord(rec, n) {
+			return verr(n, path, "record checksum mismatch (corrupt, dropped or reordered record)")
+		}
+		return fn(n, rec[:entrySize], path)
+	})
+}
+
+func (d dirSource) readTile(_ context.Context, t tlog.Tile) ([]byte, error) {
+	return os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(tilePath(t))))
+}
+
+// verifyTree recomputes the tree from the entries of src, checks it
+// against the checkpoints and the published full tiles, and, if
+// checkPartial, the partial tiles of the latest checkpoint's tree.
+//
+// A published tile that differs from the recomputed one is blamed on the
+// tile once the entries are known to be right, at the next checkpoint
+// whose root they match. If they do not match it, the first leaf the tile
+// disagrees with is named as the first bad entry.
+func verifyTree(ctx context.Context, src treeSource, cps []namedCheckpoint, rep *VerifyReport, checkPartial bool) error {
 	// Checkpoint sizes in increasing order; equal sizes were checked above.
 	sorted := slices.Clone(cps)
 	slices.SortStableFunc(sorted, func(a, b namedCheckpoint) int { return cmpInt(a.c.Tree.N, b.c.Tree.N) })
 	var fr frontier
 	var tl tiler
 	var full []tileData
+	var tileErr *VerifyError // first published tile that differs
+	var tileErrLevel int
+	var spans []entrySpan // which file each entry came from, since lastGood
 	next, lastGood := 0, int64(0)
 	checkRoots := func() error {
 		for next < len(sorted) && sorted[next].c.Tree.N == fr.n {
@@ -202,17 +289,35 @@ func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *Ver
 				return err
 			}
 			if root != sorted[next].c.Tree.Hash {
+				if tileErr != nil && tileErr.Index >= lastGood {
+					what := "entries from here on differ"
+					if tileErrLevel <= 0 {
+						what = "entry differs"
+					}
+					return verr(tileErr.Index, spanPath(spans, tileErr.Index), "%s from the published tile %s, and entries %d..%d do not hash to the root of %s (size %d)", what, tileErr.Path, lastGood, fr.n-1, sorted[next].name, fr.n)
+				}
 				return verr(lastGood, sorted[next].name, "entries %d..%d do not hash to the checkpoint's root (size %d)", lastGood, fr.n-1, fr.n)
 			}
+			if tileErr != nil {
+				return tileErr // the entries are right, the tile is not
+			}
 			lastGood = fr.n
+			spans = spans[:0]
 			next++
 		}
 		return nil
 	}
 	checkTiles := func() error {
 		for _, td := range full {
-			if err := checkTile(dir, td, rep.LatestSize); err != nil {
+			diff, err := checkTile(ctx, src, td, rep.LatestSize)
+			if err != nil {
 				return err
+			}
+			if diff != nil {
+				if tileErr == nil {
+					tileErr, tileErrLevel = diff, td.tile.L
+				}
+				continue
 			}
 			rep.TilesChecked++
 		}
@@ -222,15 +327,18 @@ func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *Ver
 	if err := checkRoots(); err != nil {
 		return err
 	}
-	err := forEachRecord(ctx, dir, func(n int64, rec []byte, path string) error {
-		if !checkLogRecord(rec, n) {
-			return verr(n, path, "record checksum mismatch (corrupt, dropped or reordered record)")
+	err := src.forEachEntry(ctx, func(n int64, entry []byte, path string) error {
+		if len(spans) == 0 || spans[len(spans)-1].path != path {
+			spans = append(spans, entrySpan{n, path})
 		}
-		hs, err := fr.add(rec[:entrySize])
+		hs, err := fr.add(entry)
 		if err != nil {
 			return err
 		}
-		full = tl.add(n, clone(rec[:entrySize]), hs, full)
+		full = tl.add(n, clone(entry), hs, full)
+		if checkPartial && fr.n == rep.LatestSize {
+			full = append(full, tl.partial()...)
+		}
 		if len(full) > 0 {
 			if err := checkTiles(); err != nil {
 				return err
@@ -239,7 +347,13 @@ func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *Ver
 		return checkRoots()
 	})
 	if err != nil {
+		if tileErr != nil {
+			return firstError(err, tileErr)
+		}
 		return err
+	}
+	if tileErr != nil {
+		return tileErr
 	}
 	if next < len(sorted) {
 		c := sorted[len(sorted)-1]
@@ -250,22 +364,39 @@ func verifyTree(ctx context.Context, dir string, cps []namedCheckpoint, rep *Ver
 	return err
 }
 
-// checkTile compares a recomputed full tile with the published one. A
-// tile may be missing only if it reaches beyond the latest checkpoint.
-func checkTile(dir string, td tileData, latest int64) error {
-	p := tilePath(td.tile)
-	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
-	if errors.Is(err, fs.ErrNotExist) {
-		if tileEnd(td.tile) <= latest {
-			return verr(tileStart(td.tile), p, "tile missing")
+// An entrySpan says that the entries from first on come from path.
+type entrySpan struct {
+	first int64
+	path  string
+}
+
+func spanPath(spans []entrySpan, n int64) string {
+	p := ""
+	for _, s := range spans {
+		if s.first <= n {
+			p = s.path
 		}
-		return nil
+	}
+	return p
+}
+
+// checkTile compares a recomputed tile with the published one and returns
+// the difference, if any. A full tile may be missing only if it reaches
+// beyond the latest checkpoint.
+func checkTile(ctx context.Context, src treeSource, td tileData, latest int64) (diff *VerifyError, err error) {
+	p := tilePath(td.tile)
+	b, err := src.readTile(ctx, td.tile)
+	if errors.Is(err, fs.ErrNotExist) {
+		if td.tile.W < tileWidth || tileEnd(td.tile) <= latest {
+			return nil, verr(tileStart(td.tile), p, "tile missing")
+		}
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if bytes.Equal(b, td.data) {
-		return nil
+		return nil, nil
 	}
 	// Name the first differing entry (or hash) and the first leaf under it.
 	step := tlog.HashSize
@@ -277,7 +408,7 @@ func checkTile(dir string, td tileData, latest int64) error {
 		i++
 	}
 	first := (td.tile.N*tileWidth + int64(i)) << (uint(tileHeight) * uint(max(td.tile.L, 0)))
-	return verr(first, p, "published tile differs from the log records at position %d", i)
+	return verr(first, p, "published tile differs from the one recomputed from the entries at position %d", i), nil
 }
 
 func tileStart(t tlog.Tile) int64 {

@@ -77,6 +77,15 @@ func (r *remote) doAdmin(req *http.Request, out any) error {
 		return err
 	}
 	defer resp.Body.Close()
+	return r.decodeAdmin(resp, out)
+}
+
+// doAdminReply turns an error reply into an *adminError.
+func (r *remote) doAdminReply(resp *http.Response) error {
+	return r.decodeAdmin(resp, nil)
+}
+
+func (r *remote) decodeAdmin(resp *http.Response, out any) error {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse))
 	if err != nil {
 		return fmt.Errorf("read admin reply: %w", err)

@@ -5,8 +5,14 @@ package cli
 // consistency proofs, erase a data subject's payloads.
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,7 +21,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 
+	"github.com/minio/minio-go/v7/pkg/signer"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/coffer-vault/coffer/internal/audit"
@@ -32,7 +41,10 @@ Subcommands:
   pubkey DIR|ALIAS                               print the ledger's public (note) key
   prove N [--dir DIR | --alias ALIAS]            inclusion proof of entry N, checked
   consistency OLD NEW [--dir DIR | --alias ALIAS]  consistency proof between tree sizes
-  erase ALIAS USER [--yes]                       crypto-shred USER's audit payloads`
+  search ALIAS [--actor --action --resource --outcome --since --until]  query the index
+  tail ALIAS [-f] [--from N]                     print (and follow) ledger records
+  erase ALIAS USER [--yes]                       crypto-shred USER's audit payloads
+  witness-pubkey DATA_DIR                        print this server's witness key (for peers' --witness)`
 
 func (a *app) cmdAudit(ctx context.Context, args []string) error {
 	sub := ""
@@ -50,6 +62,12 @@ func (a *app) cmdAudit(ctx context.Context, args []string) error {
 		return a.cmdAuditConsistency(ctx, args[1:])
 	case "erase":
 		return a.cmdAuditErase(ctx, args[1:])
+	case "search":
+		return a.cmdAuditSearch(ctx, args[1:])
+	case "tail":
+		return a.cmdAuditTail(ctx, args[1:])
+	case "witness-pubkey":
+		return a.cmdAuditWitnessPubkey(ctx, args[1:])
 	case "-h", "--help", "-help", "help":
 		fmt.Fprintln(a.stdout, "Usage: "+auditUsage)
 		return errHelpShown
@@ -94,6 +112,7 @@ type verifyJSON struct {
 	LatestSize      int64  `json:"latest_size,omitempty"`
 	PayloadsChecked int64  `json:"payloads_checked,omitempty"`
 	Erased          int64  `json:"erased,omitempty"`
+	WitnessedSize   *int64 `json:"witnessed_size,omitempty"`
 	Error           string `json:"error,omitempty"`
 	BadIndex        *int64 `json:"bad_index,omitempty"`
 	BadFile         string `json:"bad_file,omitempty"`
@@ -110,21 +129,28 @@ not failures). DIR is a data directory or a ledger directory (--audit-dir).
 --pubkey pins the log's key (as printed at first start); without it the
 key stored beside the ledger is used, which proves only self-consistency.
 Exit status 1 and the first bad index and file on failure.`)
-	var dataDir, pubkey string
+	var dataDir, pubkey, caFile string
 	var noPayloads bool
+	var witnesses stringsFlag
+	var quorum int
 	fs.StringVar(&dataDir, "data-dir", "", "data directory holding root.key (to check payloads)")
-	fs.StringVar(&pubkey, "pubkey", "", "the log's expected public key")
+	fs.StringVar(&pubkey, "pubkey", "", "the log's expected public key (required for a URL)")
 	fs.BoolVar(&noPayloads, "no-payloads", false, "do not open payloads")
+	fs.StringVar(&caFile, "ca", "", "PEM CA file to trust for a URL (e.g. the server's local CA)")
+	fs.Var(&witnesses, "witness", "a trusted witness's cosignature key (repeatable)")
+	fs.IntVar(&quorum, "witness-quorum", 0, "cosignatures a checkpoint needs from --witness keys")
+	var strict bool
+	fs.BoolVar(&strict, "witness-strict", false, "require the quorum of the latest checkpoint itself")
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	target := pos[0]
+	opts := audit.VerifyOptions{PublicKey: pubkey, Witnesses: witnesses, WitnessQuorum: quorum, RequireLatestWitnessed: strict}
 	if strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "http://") {
-		return a.verifyRemote(ctx, target, pubkey, &fs.common)
+		return a.verifyRemote(ctx, target, opts, caFile, &fs.common)
 	}
 	ledgerDir, keysDir := ledgerDirs(target, dataDir)
-	opts := audit.VerifyOptions{PublicKey: pubkey}
 	if !noPayloads {
 		if opts.Sealer, err = payloadSealer(keysDir); err != nil {
 			return err
@@ -135,6 +161,9 @@ Exit status 1 and the first bad index and file on failure.`)
 	if rep != nil {
 		out.Size, out.Root, out.Checkpoints, out.LatestSize = rep.Size, rep.Root.String(), rep.Checkpoints, rep.LatestSize
 		out.PayloadsChecked, out.Erased = rep.PayloadsChecked, rep.Erased
+		if len(witnesses) > 0 {
+			out.WitnessedSize = &rep.WitnessedSize
+		}
 	}
 	return a.reportVerify(out, verr, &fs.common, opts.Sealer == nil)
 }
@@ -157,6 +186,9 @@ func (a *app) reportVerify(out verifyJSON, verr error, cf *commonFlags, noPayloa
 	} else if verr == nil {
 		fmt.Fprintf(a.stdout, "OK: %s\n  entries: %d, root %s\n  checkpoints: %d (latest covers %d)\n",
 			out.Target, out.Size, out.Root, out.Checkpoints, out.LatestSize)
+		if out.WitnessedSize != nil {
+			fmt.Fprintf(a.stdout, "  witnessed: the first %d entries (a checkpoint with the quorum of cosignatures)\n", *out.WitnessedSize)
+		}
 		switch {
 		case noPayloads:
 			fmt.Fprintf(a.stdout, "  payloads: not checked (no root key: pass --data-dir)\n")
@@ -367,6 +399,38 @@ recorded. Needs audit:Erase (security-admin, with a fresh MFA proof).`)
 	return nil
 }
 
+func (a *app) cmdAuditWitnessPubkey(ctx context.Context, args []string) error {
+	fs := newFlags("audit witness-pubkey", `coffer audit witness-pubkey DATA_DIR
+
+Print the cosignature key of the witness kept in DATA_DIR (a server run
+with --witness-for), creating it if it does not exist yet, for other
+servers' --witness URL,KEY.`)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	dir := server.WitnessDir(pos[0])
+	key, err := audit.ReadWitnessPublicKey(dir)
+	if err != nil {
+		w, werr := audit.NewWitness(dir, audit.WitnessOptions{Name: "coffer-witness"})
+		if werr != nil {
+			return fmt.Errorf("witness key in %s: %w", dir, errors.Join(err, werr))
+		}
+		key = w.PublicKey()
+	}
+	if fs.common.json {
+		return a.printJSON(map[string]string{"witness_key": key})
+	}
+	fmt.Fprintln(a.stdout, key)
+	return nil
+}
+
+// stringsFlag is a repeatable string flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func decodeHash(s string) (tlog.Hash, error) {
@@ -403,6 +467,222 @@ func indent(s, pre string) string {
 }
 
 // verifyRemote verifies a ledger served over HTTPS under /ledger/.
-func (a *app) verifyRemote(ctx context.Context, base, pubkey string, cf *commonFlags) error {
-	return fmt.Errorf("verifying %s: remote verification is not wired yet", base)
+func (a *app) verifyRemote(ctx context.Context, base string, opts audit.VerifyOptions, caFile string, cf *commonFlags) error {
+	if opts.PublicKey == "" {
+		return usagef("audit verify", "verifying over HTTPS needs --pubkey: a key fetched from the server being checked would prove nothing")
+	}
+	tr, err := transportWithCA(caFile, cf.insecure)
+	if err != nil {
+		return err
+	}
+	rep, verr := audit.VerifyRemote(ctx, base, &http.Client{Transport: tr}, opts)
+	out := verifyJSON{OK: verr == nil, Target: base}
+	if rep != nil {
+		out.Size, out.Root, out.Checkpoints, out.LatestSize = rep.Size, rep.Root.String(), rep.Checkpoints, rep.LatestSize
+		if len(opts.Witnesses) > 0 {
+			out.WitnessedSize = &rep.WitnessedSize
+		}
+	}
+	return a.reportVerify(out, verr, cf, true)
+}
+
+// transportWithCA trusts the system roots plus caFile (TLS 1.3).
+func transportWithCA(caFile string, insecure bool) (*http.Transport, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+	}
+	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, InsecureSkipVerify: insecure}, MaxIdleConnsPerHost: 8}, nil
+}
+
+// auditRequest builds a request to the audit admin API on alias,
+// authenticated with the session token when logged in, else signed with
+// the alias's access key.
+func (a *app) auditRequest(ctx context.Context, aliasName string, cf *commonFlags, path string) (*remote, *http.Request, error) {
+	name, err := aliasOnly("audit", aliasName)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := a.connect(name, cf)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := *r.endpoint
+	p, query, _ := strings.Cut(path, "?")
+	u.Path, u.RawQuery = adminPrefix+p, query
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m, _, err := a.loadSessions(); err == nil && m[name] != "" {
+		req.Header.Set("Authorization", "Bearer "+m[name])
+		return r, req, nil
+	}
+	sum := sha256.Sum256(nil)
+	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	return r, signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region), nil
+}
+
+func (a *app) cmdAuditSearch(ctx context.Context, args []string) error {
+	fs := newFlags("audit search", `coffer audit search ALIAS [--actor U] [--action A] [--resource PREFIX]
+                     [--outcome allowed|denied|error] [--since T] [--until T] [--limit N] [--newest]
+
+Search the ledger's index (the ledger stays the source of truth: fetch an
+entry's proof with coffer audit prove N). --action takes an exact action or
+a prefix such as 's3:*'; times are RFC 3339 or a duration ago ("24h").`)
+	var actor, action, resource, outcome, since, until string
+	var limit int
+	var newest bool
+	fs.StringVar(&actor, "actor", "", "user name")
+	fs.StringVar(&action, "action", "", "action, or a prefix ending in *")
+	fs.StringVar(&resource, "resource", "", "resource prefix (bucket/key, or user:NAME, ...)")
+	fs.StringVar(&outcome, "outcome", "", "allowed, denied or error")
+	fs.StringVar(&since, "since", "", "from this time (RFC 3339, or a duration ago)")
+	fs.StringVar(&until, "until", "", "before this time (RFC 3339, or a duration ago)")
+	fs.IntVar(&limit, "limit", 100, "at most this many results (1-1000)")
+	fs.BoolVar(&newest, "newest", false, "newest first")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"actor": actor, "action": action, "resource": resource, "outcome": outcome} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	for k, v := range map[string]string{"since": since, "until": until} {
+		if v == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(v); err == nil {
+			v = time.Now().Add(-d).UTC().Format(time.RFC3339)
+		} else if _, err := time.Parse(time.RFC3339, v); err != nil {
+			return usagef(fs.cmd, "--%s %q is neither an RFC 3339 time nor a duration", k, v)
+		}
+		q.Set(k, v)
+	}
+	q.Set("limit", strconv.Itoa(limit))
+	if newest {
+		q.Set("newest", "true")
+	}
+	var out struct {
+		Hits    []server.SearchHitJSON `json:"hits"`
+		Indexed int64                  `json:"indexed"`
+	}
+	if err := a.auditCall(ctx, pos[0], &fs.common, http.MethodGet, "/audit/search?"+q.Encode(), &out); err != nil {
+		return err
+	}
+	if fs.common.json {
+		return a.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INDEX\tTIME\tACTOR\tACTION\tRESOURCE\tOUTCOME\tSOURCE")
+	for _, h := range out.Hits {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Index, h.Time.UTC().Format(time.RFC3339), dash(h.Actor), h.Action, dash(h.Resource), h.Outcome, dash(h.SourceIP))
+	}
+	tw.Flush()
+	if !fs.common.quiet {
+		fmt.Fprintf(a.stderr, "%d results (index covers the first %d ledger entries)\n", len(out.Hits), out.Indexed)
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) cmdAuditTail(ctx context.Context, args []string) error {
+	fs := newFlags("audit tail", `coffer audit tail ALIAS [-f] [--from N] [--json]
+
+Print ledger records from index N (default: the last 10) as they are;
+with -f keep following new ones until interrupted. --json prints the
+exported records (index, leaf hash, commitment, salt, event), which
+anyone can check against the tree.`)
+	var follow bool
+	var from int64 = -1
+	fs.boolFlag(&follow, "follow new records", "f", "follow")
+	fs.Int64Var(&from, "from", -1, "first ledger index (default: the last 10)")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if from < 0 {
+		var st struct {
+			Size int64 `json:"size"`
+		}
+		if err := a.auditCall(ctx, pos[0], &fs.common, http.MethodGet, "/audit/status", &st); err != nil {
+			return err
+		}
+		from = max(st.Size-10, 0)
+	}
+	q := url.Values{"from": {strconv.FormatInt(from, 10)}}
+	if follow {
+		q.Set("follow", "true")
+	}
+	r, req, err := a.auditRequest(ctx, pos[0], &fs.common, "/audit/tail?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted: done following
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return r.doAdminReply(resp)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if fs.common.json {
+			fmt.Fprintf(a.stdout, "%s\n", line)
+			continue
+		}
+		var rec struct {
+			Index  int64           `json:"index"`
+			Erased bool            `json:"erased"`
+			Event  json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return fmt.Errorf("the server sent a record that is not JSON: %w", err)
+		}
+		if rec.Erased {
+			fmt.Fprintf(a.stdout, "%d  (erased)\n", rec.Index)
+			continue
+		}
+		ev, err := audit.DecodeEvent(rec.Event)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", rec.Index, err)
+		}
+		res := ev.Resource.Admin
+		if ev.Resource.Bucket != "" {
+			res = ev.Resource.Bucket + "/" + ev.Resource.Key
+		}
+		out := ev.Outcome.Result
+		if ev.Outcome.Reason != "" {
+			out += " (" + ev.Outcome.Reason + ")"
+		}
+		fmt.Fprintf(a.stdout, "%d  %s  %s  %s  %s  %s\n", rec.Index, ev.Time.UTC().Format(time.RFC3339), dash(ev.Actor.User), ev.Action, dash(res), out)
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coffer-vault/coffer/internal/server"
 )
@@ -45,6 +46,42 @@ func TestE2EAudit(t *testing.T) {
 		t.Fatalf("consistency: %s", r)
 	}
 	e.expect(1, "not in the latest checkpoint", "audit", "prove", "100000", "--alias", "t")
+	// Over HTTPS, from the public /ledger/ files, with the pinned key.
+	if r := e.must("audit", "verify", "--pubkey", key, "--ca", srv.CAFile(), srv.Endpoint()+"/ledger/"); !strings.Contains(r.stdout, "OK:") {
+		t.Fatalf("remote verify: %s", r)
+	}
+	e.expect(2, "needs --pubkey", "audit", "verify", "--ca", srv.CAFile(), srv.Endpoint()+"/ledger/")
+
+	// Search (the index follows the ledger in the background) and tail.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := e.must("audit", "search", "t", "--action", "s3:PutObject", "--json")
+		if strings.Count(r.stdout, `"action":"s3:PutObject"`) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("search never found the 3 PUTs: %s", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := e.must("audit", "search", "t", "--action", "s3:*", "--outcome", "denied"); strings.Contains(r.stdout, "s3:PutObject") {
+		t.Fatalf("search for denials found allowed PUTs: %s", r)
+	}
+	if r := e.must("audit", "tail", "t", "--from", "0"); !strings.Contains(r.stdout, "system:Start") || !strings.Contains(r.stdout, "s3:PutObject") {
+		t.Fatalf("tail: %s", r)
+	}
+	e.expect(2, "neither an RFC 3339 time nor a duration", "audit", "search", "t", "--since", "yesterday")
+
+	// Erase the admin's payloads: they can no longer be read or found,
+	// while the tree still verifies (checked offline below).
+	e.expect(1, "pass --yes", "audit", "erase", "t", "admin")
+	e.must("audit", "erase", "t", "admin", "--yes")
+	if r := e.must("audit", "search", "t", "--actor", "admin", "--json"); strings.Contains(r.stdout, `"actor":"admin"`) {
+		t.Fatalf("the index still names the erased subject: %s", r)
+	}
+	if r := e.must("audit", "tail", "t", "--from", "0"); !strings.Contains(r.stdout, "(erased)") {
+		t.Fatalf("tail after erasure shows no erased records: %s", r)
+	}
 
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
@@ -54,7 +91,7 @@ func TestE2EAudit(t *testing.T) {
 		t.Fatalf("audit pubkey DIR = %q", r.stdout)
 	}
 	r := e.must("audit", "verify", "--pubkey", key, dataDir)
-	if !strings.Contains(r.stdout, "OK:") || strings.Contains(r.stdout, " 0 checked") {
+	if !strings.Contains(r.stdout, "OK:") || strings.Contains(r.stdout, " 0 checked") || strings.Contains(r.stdout, " 0 erased") {
 		t.Fatalf("verify: %s", r)
 	}
 	e.must("audit", "prove", "1", "--dir", dataDir)

@@ -234,6 +234,50 @@ type Group struct {
 	Roles []string
 }
 
+// AuditIndexRecord is one audit ledger entry in the search index. The
+// ledger stays the source of truth: a search result carries the entry's
+// Index so the caller can fetch the full event and its inclusion proof.
+type AuditIndexRecord struct {
+	Index     int64
+	Time      time.Time
+	Actor     string // the actor's user name, "" for anonymous and system events
+	AccessKey string
+	Action    string // e.g. "s3:GetObject"
+	// Resource is "bucket/key" for an object, "bucket" for a bucket, or the
+	// administrative object ("user:alice").
+	Resource string
+	Outcome  string // allowed, denied or error
+	SourceIP string
+}
+
+// DefaultAuditLimit and MaxAuditLimit bound AuditQuery.Limit.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
+
+// AuditQuery selects audit index records. Zero fields do not filter.
+type AuditQuery struct {
+	Actor string
+	// Action matches exactly, or, ending in '*', as a prefix ("s3:*").
+	Action string
+	// ResourcePrefix matches resources that start with it (bytewise).
+	ResourcePrefix string
+	Outcome        string
+	// Since (inclusive) and Until (exclusive) bound the event time.
+	Since, Until time.Time
+	// FromIndex (inclusive) and BeforeIndex (exclusive, if > 0) bound the
+	// ledger index; they page through results: the next page of an
+	// ascending search starts at FromIndex = last Index + 1, of a Newest
+	// one at BeforeIndex = last Index.
+	FromIndex   int64
+	BeforeIndex int64
+	// Newest returns the newest entries first; default oldest first.
+	Newest bool
+	// Limit is at most MaxAuditLimit; 0 means DefaultAuditLimit.
+	Limit int
+}
+
 // Store is the metadata store. All methods are safe for concurrent use. A
 // method that returns nil has made its change durable (fsynced).
 type Store interface {
@@ -345,6 +389,18 @@ type Store interface {
 	CountSealed(ctx context.Context) (map[int]int64, error)
 	// BlobIDs calls fn for every blob id referenced by an object or a part.
 	BlobIDs(ctx context.Context, fn func(id string) error) error
+
+	// IndexAuditEvents adds records to the audit search index, replacing
+	// any with the same Index, so indexing a record again (after a crash)
+	// is harmless.
+	IndexAuditEvents(ctx context.Context, recs []AuditIndexRecord) error
+	// SearchAudit returns the records q selects, ordered by Index
+	// (ascending, or descending with q.Newest), at most q.Limit of them.
+	SearchAudit(ctx context.Context, q AuditQuery) ([]AuditIndexRecord, error)
+	// DeleteAuditActor removes every index record whose Actor is user and
+	// returns how many: when a data subject is erased from the ledger, the
+	// index must not keep what the ledger can no longer reveal.
+	DeleteAuditActor(ctx context.Context, user string) (int64, error)
 
 	Close() error
 }

@@ -8,12 +8,18 @@ package server
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/coffer-vault/coffer/internal/audit"
+	"github.com/coffer-vault/coffer/internal/audit/export"
+	"github.com/coffer-vault/coffer/internal/meta"
 )
 
 type auditAPI struct {
@@ -29,6 +35,10 @@ func (a *auditAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/v1/audit/checkpoint", a.authed("audit:ReadCheckpoint", ledger, a.checkpoint))
 	mux.HandleFunc("GET /admin/v1/audit/proof/{n}", a.authed("audit:ProveInclusion", ledger, a.prove))
 	mux.HandleFunc("GET /admin/v1/audit/consistency", a.authed("audit:ProveConsistency", ledger, a.consistency))
+	mux.HandleFunc("GET /admin/v1/audit/search", a.authed("audit:Search", ledger, a.search))
+	mux.HandleFunc("GET /admin/v1/audit/events/{n}", a.authed("audit:ReadEvent", ledger, a.event))
+	mux.HandleFunc("GET /admin/v1/audit/tail", a.authed("audit:ReadTail", ledger, a.tail))
+	mux.HandleFunc("GET /admin/v1/audit/status", a.authed("audit:ReadStatus", ledger, a.status))
 	mux.HandleFunc("POST /admin/v1/audit/subjects/{subject}/erase", a.authed("audit:Erase", func(r *http.Request) string {
 		return "arn:coffer:audit:::subjects/" + r.PathValue("subject")
 	}, a.erase))
@@ -152,6 +162,16 @@ func (a *auditAPI) erase(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "erasure failed")
 		return
 	}
+	// The search index holds the subject's actor fields in clear: drop
+	// them now, and again once the indexer has passed what it may have
+	// read before the erasure.
+	size := a.ledger.log.Size()
+	if _, err := a.ledger.store.DeleteAuditActor(r.Context(), subject); err != nil {
+		a.ledger.slog.Error("audit erase: search index", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "payloads erased, but the search index could not be purged; retry")
+		return
+	}
+	go a.ledger.purgeIndexAfter(subject, size)
 	// The request's own event (audit:Erase by the caller, resource
 	// arn:coffer:audit:::subjects/USER) was recorded before the erasure,
 	// sealed under the caller's key: the erasure itself stays on record.
@@ -164,4 +184,160 @@ func hashes[T ~[]tlog.Hash](hs T) []string {
 		out[i] = base64.StdEncoding.EncodeToString(h[:])
 	}
 	return out
+}
+
+// SearchHitJSON is one result of GET /admin/v1/audit/search.
+type SearchHitJSON struct {
+	Index     int64     `json:"index"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor,omitempty"`
+	AccessKey string    `json:"access_key,omitempty"`
+	Action    string    `json:"action"`
+	Resource  string    `json:"resource,omitempty"`
+	Outcome   string    `json:"outcome"`
+	SourceIP  string    `json:"source_ip,omitempty"`
+}
+
+// search queries the index: actor, action (exact or "s3:*"), resource
+// (prefix), outcome, since, until (RFC 3339), from, before (indexes),
+// newest, limit.
+func (a *auditAPI) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var mq meta.AuditQuery
+	mq.Actor, mq.Action, mq.ResourcePrefix, mq.Outcome = q.Get("actor"), q.Get("action"), q.Get("resource"), q.Get("outcome")
+	bad := func(msg string) { writeJSONError(w, http.StatusBadRequest, "InvalidQuery", msg) }
+	for name, dst := range map[string]*time.Time{"since": &mq.Since, "until": &mq.Until} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				bad(name + " must be an RFC 3339 time")
+				return
+			}
+			*dst = t
+		}
+	}
+	for name, dst := range map[string]*int64{"from": &mq.FromIndex, "before": &mq.BeforeIndex} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				bad(name + " must be a ledger index")
+				return
+			}
+			*dst = n
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > meta.MaxAuditLimit {
+			bad(fmt.Sprintf("limit must be 1..%d", meta.MaxAuditLimit))
+			return
+		}
+		mq.Limit = n
+	}
+	mq.Newest = q.Get("newest") == "true"
+	switch mq.Outcome {
+	case "", audit.ResultAllowed, audit.ResultDenied, audit.ResultError:
+	default:
+		bad("outcome must be allowed, denied or error")
+		return
+	}
+	hits, err := a.ledger.store.SearchAudit(r.Context(), mq)
+	if err != nil {
+		a.ledger.slog.Error("audit search", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "search failed")
+		return
+	}
+	out := make([]SearchHitJSON, 0, len(hits))
+	for _, h := range hits {
+		out = append(out, SearchHitJSON(h))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"hits": out, "indexed": a.indexed()})
+}
+
+// indexed is how far the search index has caught up with the ledger.
+func (a *auditAPI) indexed() int64 {
+	for _, f := range a.ledger.followers {
+		if st := f.Status(); st.Sink == "search-index" {
+			return st.Cursor
+		}
+	}
+	return 0
+}
+
+// event returns the full exported record of entry n: the event, its salt
+// and commitment and leaf hash (check it with export.VerifyRecord).
+func (a *auditAPI) event(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
+	if err != nil || n < 0 || n >= a.ledger.log.Size() {
+		writeJSONError(w, http.StatusNotFound, "NoSuchEntry", "no such ledger entry")
+		return
+	}
+	rec, err := export.Fetch(r.Context(), a.ledger.log.Dir(), a.ledger.sealer, a.ledger.log, n)
+	if err != nil {
+		a.ledger.slog.Error("audit event", "index", n, "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "InternalError", "cannot read the entry")
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+// tail streams records as JSON lines from ?from= (default: the current
+// end) and, with ?follow=true, keeps streaming new ones until the client
+// goes away.
+func (a *auditAPI) tail(w http.ResponseWriter, r *http.Request) {
+	from := a.ledger.log.Size()
+	if v := r.URL.Query().Get("from"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeJSONError(w, http.StatusBadRequest, "InvalidQuery", "from must be a ledger index")
+			return
+		}
+		from = n
+	}
+	follow := r.URL.Query().Get("follow") == "true"
+	ctx := r.Context()
+	end := a.ledger.log.Size()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	if !follow && from >= end {
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	err := export.Stream(ctx, a.ledger.log.Dir(), a.ledger.sealer, a.ledger.log, from, func(rec export.Record) error {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(append(b, '\n')); err != nil {
+			return err
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		if !follow && rec.Index+1 >= end {
+			return errTailDone
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errTailDone) && ctx.Err() == nil && !errors.Is(err, audit.ErrClosed) {
+		a.ledger.slog.Info("audit tail ended", "err", err)
+	}
+}
+
+var errTailDone = errors.New("tail: caught up")
+
+// status reports the ledger, its witnesses and its exporters.
+func (a *auditAPI) status(w http.ResponseWriter, r *http.Request) {
+	var fs []export.Status
+	for _, f := range a.ledger.followers {
+		fs = append(fs, f.Status())
+	}
+	health := "ok"
+	if err := a.ledger.healthy(); err != nil {
+		health = err.Error()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"size": a.ledger.log.Size(), "health": health, "public_key": a.ledger.log.PublicKey(),
+		"witnesses": a.ledger.log.WitnessStatus(), "exports": fs,
+	})
 }

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/coffer-vault/coffer/internal/audit"
 )
 
 // stringList is a repeatable string flag.
@@ -29,7 +31,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		dataDir = "coffer-data"
 	}
 	var cfg Config
-	var hosts stringList
+	var hosts, witnesses, witnessFor stringList
 	var levelName string
 	fl.StringVar(&cfg.DataDir, "data-dir", dataDir, "data directory (env COFFER_DATA_DIR)")
 	fl.StringVar(&cfg.Addr, "addr", ":9000", "listen address")
@@ -40,6 +42,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	fl.Var(&hosts, "hostname", "extra DNS name or IP for the certificate and virtual-host requests (repeatable)")
 	fl.StringVar(&cfg.Region, "region", "us-east-1", "S3 region")
 	fl.StringVar(&levelName, "log-level", "info", "log level: debug, info, warn, error")
+	fl.Var(&witnesses, "witness", "a witness to cosign the ledger's checkpoints: URL,KEY (URL is the submission prefix, e.g. https://peer:9000/witness; KEY from `coffer audit witness-pubkey` there; repeatable)")
+	fl.IntVar(&cfg.WitnessQuorum, "witness-quorum", 0, "witnesses that must cosign (default: all of --witness)")
+	fl.StringVar(&cfg.WitnessCAFile, "witness-ca", "", "PEM file of extra CAs for reaching witnesses")
+	fl.StringVar(&cfg.AuditExports.JSONLPath, "audit-export-jsonl", "", "also copy every ledger record to this JSON lines file")
+	fl.StringVar(&cfg.AuditExports.Syslog, "audit-export-syslog", "", "also send every ledger record to syslog: tcp://HOST:PORT or tls://HOST:PORT (RFC 5424)")
+	fl.StringVar(&cfg.AuditExports.SyslogCAFile, "audit-export-syslog-ca", "", "PEM CA for tls:// syslog")
+	fl.StringVar(&cfg.AuditExports.WebhookURL, "audit-export-webhook", "", "also POST every ledger record to this https URL (HMAC-signed)")
+	fl.StringVar(&cfg.AuditExports.WebhookSecretFile, "audit-export-webhook-secret-file", "", "file holding the webhook's HMAC secret (32+ bytes)")
+	fl.Var(&witnessFor, "witness-for", "act as a witness for the ledger with this public key (`coffer audit pubkey` there; repeatable)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: coffer serve [flags]\n\nRuns the Coffer server with embedded defaults.\n\nflags:")
 		fl.PrintDefaults()
@@ -60,6 +71,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return 2
 	}
 	cfg.Hostnames = hosts
+	cfg.WitnessFor = witnessFor
+	for _, w := range witnesses {
+		u, k, ok := strings.Cut(w, ",")
+		if !ok || !strings.HasPrefix(u, "https://") || k == "" {
+			fmt.Fprintf(stderr, "coffer serve: bad --witness %q: want https://HOST/witness,KEY\n", w)
+			return 2
+		}
+		cfg.Witnesses = append(cfg.Witnesses, audit.WitnessConfig{URL: strings.TrimSuffix(u, "/"), VerifierKey: strings.TrimSpace(k)})
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

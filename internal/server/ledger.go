@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/coffer-vault/coffer/internal/audit"
+	"github.com/coffer-vault/coffer/internal/audit/export"
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/seal"
@@ -45,14 +46,17 @@ func LedgerSealer(dataDir string, root seal.RootKey) (*audit.DirSealer, error) {
 
 // ledger records events for the server.
 type ledger struct {
-	log   *audit.Log
-	store meta.Store
-	slog  *slog.Logger
+	log       *audit.Log
+	sealer    audit.Sealer
+	store     meta.Store
+	slog      *slog.Logger
+	followers []*export.Follower // search indexer and exporters
 }
 
 // openLedger opens (or creates) the ledger. created reports a new signing
 // key, whose public half the operator should note.
-func openLedger(ctx context.Context, dataDir, dir string, root seal.RootKey, store meta.Store, log *slog.Logger) (_ *ledger, created bool, err error) {
+func openLedger(ctx context.Context, cfg Config, root seal.RootKey, store meta.Store, log *slog.Logger) (_ *ledger, created bool, err error) {
+	dir, dataDir := cfg.AuditDir, cfg.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("audit ledger: %w", err)
 	}
@@ -63,11 +67,18 @@ func openLedger(ctx context.Context, dataDir, dir string, root seal.RootKey, sto
 	if err != nil {
 		return nil, false, err
 	}
-	l, err := audit.Open(ctx, dir, audit.Options{Sealer: sealer, Logger: log, PreallocBytes: preallocFor(dir)})
+	opts := audit.Options{Sealer: sealer, Logger: log, PreallocBytes: preallocFor(dir),
+		Witnesses: cfg.Witnesses, WitnessQuorum: cfg.WitnessQuorum}
+	if len(cfg.Witnesses) > 0 {
+		if opts.WitnessHTTPClient, err = witnessClient(cfg.WitnessCAFile); err != nil {
+			return nil, false, err
+		}
+	}
+	l, err := audit.Open(ctx, dir, opts)
 	if err != nil {
 		return nil, false, fmt.Errorf("audit ledger: %w", err)
 	}
-	return &ledger{log: l, store: store, slog: log}, created, nil
+	return &ledger{log: l, sealer: sealer, store: store, slog: log}, created, nil
 }
 
 // preallocFor sizes the ledger's segment preallocation to the volume: a
@@ -322,4 +333,30 @@ func validUTF8(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// purgeIndexAfter drops subject's rows from the search index again once
+// the indexer has passed size (the ledger size at the erasure), so that a
+// batch it read just before the erasure does not leave them behind.
+func (l *ledger) purgeIndexAfter(subject string, size int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for ctx.Err() == nil {
+		caughtUp := true
+		for _, f := range l.followers {
+			if st := f.Status(); st.Sink == "search-index" && st.Cursor < size && st.Running {
+				caughtUp = false
+			}
+		}
+		if caughtUp {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if _, err := l.store.DeleteAuditActor(context.WithoutCancel(ctx), subject); err != nil {
+		l.slog.Error("audit erase: search index purge", "err", err)
+	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/coffer-vault/coffer/internal/audit"
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/blob/fs"
 	"github.com/coffer-vault/coffer/internal/meta"
@@ -44,6 +45,19 @@ type Config struct {
 	// of its own keeps a full object store from stopping the ledger (and,
 	// the ledger being fail-closed, every request).
 	AuditDir string
+	// Witnesses are asked to cosign every checkpoint of this server's
+	// ledger (C2SP tlog-witness); WitnessQuorum of them (default: all)
+	// must have cosigned for the ledger to count as witnessed.
+	// WitnessCAFile adds CA certificates for reaching them over TLS.
+	Witnesses     []audit.WitnessConfig
+	WitnessQuorum int
+	WitnessCAFile string
+	// WitnessFor makes this server a witness for the ledgers with these
+	// note verifier keys (other Coffer servers' `coffer audit pubkey`),
+	// at POST /witness/add-checkpoint.
+	WitnessFor []string
+	// AuditExports copy the ledger to a file, syslog or a webhook.
+	AuditExports AuditExports
 	// TLSCertFile and TLSKeyFile give a real certificate; empty means the
 	// server's own local CA issues one.
 	TLSCertFile, TLSKeyFile string
@@ -150,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("audit dir: %w", err)
 	}
 	s.cfg.AuditDir = cfg.AuditDir
-	if s.ledger, ledgerCreated, err = openLedger(ctx, dir, cfg.AuditDir, root, s.store, log); err != nil {
+	if s.ledger, ledgerCreated, err = openLedger(ctx, cfg, root, s.store, log); err != nil {
 		return nil, err
 	}
 	if ledgerCreated {
@@ -219,6 +233,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); rw.loop(bgCtx) }()
 	rw.trigger() // resume a rewrap a previous run did not finish
+	if err := s.startFollowers(bgCtx); err != nil {
+		return nil, err
+	}
 
 	engine, err := policy.NewEngine()
 	if err != nil {
@@ -270,6 +287,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	top := http.NewServeMux()
 	top.Handle("/admin/", s.ledger.adminMiddleware(mux))
 	top.Handle("GET /health", mux)
+	// The ledger's public tlog-tiles files, for any verifier.
+	top.Handle("GET /ledger/", http.StripPrefix("/ledger", audit.LedgerHandler(cfg.AuditDir)))
+	if len(cfg.WitnessFor) > 0 {
+		w, err := s.witness()
+		if err != nil {
+			return nil, err
+		}
+		top.Handle("POST "+audit.WitnessAddCheckpointPath, w)
+	}
 	top.Handle("/", s3api.New(s3api.Config{
 		Objects:     s.vault,
 		Verifier:    verifier,

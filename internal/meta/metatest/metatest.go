@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"KEKs", testKEKs},
 		{"DEKs", testDEKs},
 		{"Concurrency", testConcurrency},
+		{"AuditIndex", testAuditIndex},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,7 +90,17 @@ func RunReopen(t *testing.T, open func(t *testing.T) meta.Store, reopen func(t *
 		t.Fatal(err)
 	}
 
+	audit := auditFixture(5)
+	if err := s.IndexAuditEvents(ctx, audit); err != nil {
+		t.Fatal(err)
+	}
+
 	s = reopen(t, s)
+
+	gotA, err := s.SearchAudit(ctx, meta.AuditQuery{})
+	if err != nil || sameAuditRecords(gotA, audit) != "" {
+		t.Errorf("after reopen: SearchAudit = %+v, %v; want %+v", gotA, err, audit)
+	}
 
 	for _, want := range objs {
 		got, err := s.GetObject(ctx, want.Bucket, want.Key)

@@ -129,9 +129,26 @@ CREATE TABLE groups (
 );
 ALTER TABLE users ADD COLUMN groups TEXT NOT NULL DEFAULT '';
 `,
-	// 6, 7: reserved for migrations of other branches (audit index, scan
-	// labels); the merge puts them here and drops these placeholders.
-	`SELECT 1;`,
+	// 6: the audit search index (the ledger is the source of truth; this
+	// is derived from it and can be rebuilt by re-exporting).
+	`
+CREATE TABLE audit_events (
+	ledger_index INTEGER PRIMARY KEY,
+	time         INTEGER NOT NULL,
+	actor        TEXT NOT NULL,
+	access_key   TEXT NOT NULL,
+	action       TEXT NOT NULL,
+	resource     TEXT NOT NULL,
+	outcome      TEXT NOT NULL,
+	source_ip    TEXT NOT NULL
+);
+CREATE INDEX audit_events_by_actor ON audit_events (actor, ledger_index);
+CREATE INDEX audit_events_by_action ON audit_events (action, ledger_index);
+CREATE INDEX audit_events_by_resource ON audit_events (resource, ledger_index);
+CREATE INDEX audit_events_by_time ON audit_events (time, ledger_index);
+`,
+	// 7: reserved for another branch's migration (scan labels); the merge
+	// puts it here and drops this placeholder.
 	`SELECT 1;`,
 	// 8: access keys: when last used, and an optional narrowing policy.
 	`
