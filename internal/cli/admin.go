@@ -136,8 +136,9 @@ Manage the server's key-encryption keys (KEKs).
 Subcommands:
   rotate ALIAS             add a new KEK version; data keys are rewrapped in the background
   status ALIAS [--watch]   show KEK versions, data keys per version, and rewrap progress
-  create ALIAS [--mfa]     mint an S3 access key for the logged-in user (see coffer key create --help)
-  ls ALIAS [--user NAME]   list access keys (yours, or NAME's)
+  create ALIAS [--mfa] [--policy FILE]
+                           mint an S3 access key for the logged-in user (see coffer key create --help)
+  ls ALIAS [--user NAME]   list access keys (yours, or NAME's) with their last use
   rm ALIAS ACCESS_KEY      revoke an access key`
 
 func (a *app) cmdKey(ctx context.Context, args []string) error {

@@ -517,8 +517,11 @@ user had just given an MFA proof.`)
 	if len(args) > 0 && (args[0] == "add" || args[0] == "ls") {
 		return a.cmdPolicyStore(ctx, args)
 	}
+	if len(args) > 0 && args[0] == "rm" {
+		return a.cmdRemoveNamed(ctx, "policy", args[1:])
+	}
 	if len(args) == 0 || args[0] != "explain" {
-		return usagef("policy", "policy: the subcommands are add, ls and explain")
+		return usagef("policy", "policy: the subcommands are add, ls, rm and explain")
 	}
 	var user, action, resource string
 	var mfa bool
@@ -564,22 +567,38 @@ user had just given an MFA proof.`)
 }
 
 func (a *app) cmdKeyCreate(ctx context.Context, args []string) error {
-	fs := newFlags("key create", `coffer key create ALIAS [--mfa] [--expires DURATION] [--save-as NAME]
+	fs := newFlags("key create", `coffer key create ALIAS [--mfa] [--expires DURATION] [--policy FILE.json] [--save-as NAME]
 
 Mint an S3 access key for the user logged in on ALIAS (coffer login).
 With --mfa the session must hold a fresh MFA proof; the key carries it, so
 for a few minutes its S3 requests pass step-up checks (deleting a bucket,
-for example), and it expires within an hour. --save-as stores the key as a
-new alias with ALIAS's endpoint and CA. The secret is shown once.`)
+for example), and it expires within an hour. --policy stores a policy
+document (docs/policy-language.md) with the key: its requests must then be
+allowed by your roles AND by that policy, so it can only narrow your
+rights (an edge device that may only write one prefix, say). --save-as
+stores the key as a new alias with ALIAS's endpoint and CA. The secret is
+shown once.`)
 	var mfa bool
 	var expires time.Duration
-	var saveAs string
+	var saveAs, policyFile string
 	fs.BoolVar(&mfa, "mfa", false, "carry the session's MFA proof (short-lived key)")
 	fs.DurationVar(&expires, "expires", 0, "lifetime, e.g. 24h (0: none, or 1h with --mfa)")
+	fs.StringVar(&policyFile, "policy", "", "narrow the key with this policy document (JSON file)")
 	fs.StringVar(&saveAs, "save-as", "", "save the key as this alias")
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
+	}
+	var keyPolicy json.RawMessage
+	if policyFile != "" {
+		b, err := os.ReadFile(policyFile)
+		if err != nil {
+			return err
+		}
+		if !json.Valid(b) {
+			return fmt.Errorf("%s is not valid JSON", policyFile)
+		}
+		keyPolicy = b
 	}
 	if saveAs != "" {
 		if err := validAliasName(saveAs); err != nil {
@@ -596,6 +615,9 @@ new alias with ALIAS's endpoint and CA. The secret is shown once.`)
 		Expires   time.Time `json:"expires"`
 	}
 	body := map[string]any{"mfa": mfa, "expires_in_seconds": int64(expires / time.Second)}
+	if keyPolicy != nil {
+		body["policy"] = keyPolicy
+	}
 	if err := r.sessionCall(ctx, http.MethodPost, "/access-keys", tok, body, &out); err != nil {
 		return fmt.Errorf("create an access key on %s: %w", name, err)
 	}
@@ -636,10 +658,12 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 		path += "?" + url.Values{"user": {user}}.Encode()
 	}
 	var out []struct {
-		ID      string     `json:"access_key"`
-		Created time.Time  `json:"created"`
-		Expires *time.Time `json:"expires"`
-		MFA     bool       `json:"mfa"`
+		ID       string          `json:"access_key"`
+		Created  time.Time       `json:"created"`
+		Expires  *time.Time      `json:"expires,omitempty"`
+		LastUsed *time.Time      `json:"last_used,omitempty"`
+		MFA      bool            `json:"mfa"`
+		Policy   json.RawMessage `json:"policy,omitempty"`
 	}
 	if err := r.sessionCall(ctx, http.MethodGet, path, tok, nil, &out); err != nil {
 		return fmt.Errorf("list access keys on %s: %w", name, err)
@@ -648,13 +672,19 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 		return a.printJSON(out)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCESS KEY\tCREATED\tEXPIRES\tMFA")
+	fmt.Fprintln(tw, "ACCESS KEY\tCREATED\tLAST USED\tEXPIRES\tMFA\tPOLICY")
 	for _, k := range out {
-		exp := "never"
+		exp, used, pol := "never", "never", "-"
 		if k.Expires != nil {
 			exp = k.Expires.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", k.ID, k.Created.Format(time.RFC3339), exp, k.MFA)
+		if k.LastUsed != nil {
+			used = k.LastUsed.Format(time.RFC3339)
+		}
+		if len(k.Policy) > 0 {
+			pol = "narrowed"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", k.ID, k.Created.Format(time.RFC3339), used, exp, k.MFA, pol)
 	}
 	return tw.Flush()
 }
@@ -788,8 +818,10 @@ func (a *app) cmdRole(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "Role %s stored on %s.\n", pos[1], name)
 		return nil
+	case "rm":
+		return a.cmdRemoveNamed(ctx, "role", args[1:])
 	}
-	return usagef("role", "role: the subcommands are add and ls")
+	return usagef("role", "role: the subcommands are add, ls and rm")
 }
 
 func (a *app) cmdGroup(ctx context.Context, args []string) error {
@@ -847,8 +879,10 @@ func (a *app) cmdGroup(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "Group %s stored on %s.\n", pos[1], name)
 		return nil
+	case "rm":
+		return a.cmdRemoveNamed(ctx, "group", args[1:])
 	}
-	return usagef("group", "group: the subcommands are add and ls")
+	return usagef("group", "group: the subcommands are add, ls and rm")
 }
 
 // printEnrolment shows a TOTP enrolment: a QR code of the otpauth URI drawn

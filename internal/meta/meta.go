@@ -182,6 +182,12 @@ type AccessKey struct {
 	// MFAAt is when the MFA proof of the session that minted the key was
 	// given (`coffer key create --mfa`); zero for keys without one.
 	MFAAt time.Time
+	// LastUsed is when the key last authenticated a request, to within the
+	// server's write throttle (about a minute); zero if never.
+	LastUsed time.Time
+	// Policy is an optional inline policy document (JSON) that narrows the
+	// owner's rights for requests made with this key; "" for none.
+	Policy string
 }
 
 // StoredKEK is one key-encryption-key version wrapped by the root key. It is
@@ -250,6 +256,14 @@ type Session struct {
 var (
 	ErrNoSuchUser    = errors.New("meta: no such user")
 	ErrNoSuchSession = errors.New("meta: no such session")
+)
+
+// ErrNoSuchPolicy, ErrNoSuchRole and ErrNoSuchGroup are returned when
+// deleting a policy, role or group that is not stored.
+var (
+	ErrNoSuchPolicy = errors.New("meta: no such policy")
+	ErrNoSuchRole   = errors.New("meta: no such role")
+	ErrNoSuchGroup  = errors.New("meta: no such group")
 )
 
 // PolicyDoc is an administrator-defined policy document (JSON, validated by
@@ -365,6 +379,8 @@ type Store interface {
 	DeleteAccessKey(ctx context.Context, id string) error
 	// SetAccessKeyOwner moves every key of owner from to owner to.
 	SetAccessKeyOwner(ctx context.Context, from, to string) (int, error)
+	// TouchAccessKey sets the key's LastUsed (ErrNoSuchAccessKey if absent).
+	TouchAccessKey(ctx context.Context, id string, lastUsed time.Time) error
 
 	CreateUser(ctx context.Context, u User) error // ErrExists
 	GetUser(ctx context.Context, name string) (User, error)
@@ -391,10 +407,18 @@ type Store interface {
 	ListPolicyDocs(ctx context.Context) ([]PolicyDoc, error)
 	PutRoleDef(ctx context.Context, r RoleDef) error
 	ListRoleDefs(ctx context.Context) ([]RoleDef, error)
+	// DeletePolicyDoc and DeleteRoleDef remove a stored policy or role
+	// (ErrNoSuchPolicy, ErrNoSuchRole if absent); the caller checks that
+	// nothing still refers to it.
+	DeletePolicyDoc(ctx context.Context, name string) error
+	DeleteRoleDef(ctx context.Context, name string) error
 
 	// PutGroup creates or replaces a group.
 	PutGroup(ctx context.Context, g Group) error
 	ListGroups(ctx context.Context) ([]Group, error)
+	// DeleteGroup removes a group (ErrNoSuchGroup if absent); members'
+	// Groups lists are left to the caller.
+	DeleteGroup(ctx context.Context, name string) error
 
 	ListKEKs(ctx context.Context) ([]StoredKEK, error)
 	PutKEK(ctx context.Context, k StoredKEK) error // ErrExists if the version is taken

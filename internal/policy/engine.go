@@ -19,7 +19,7 @@ const StepUpWindow = 5 * time.Minute
 var dangerous = []string{
 	"admin:createuser", "admin:deleteuser", "admin:resetpassword", "admin:resetmfa",
 	"admin:putpolicy", "admin:deletepolicy", "admin:attachpolicy", "admin:detachpolicy",
-	"admin:putrole", "admin:deleterole", "admin:assignrole", "admin:unassignrole",
+	"admin:putrole", "admin:deleterole", "admin:assignrole", "admin:unassignrole", "admin:deletegroup",
 	"admin:rotatekeys", "audit:export", "audit:erase", "s3:deletebucket",
 }
 
@@ -86,7 +86,21 @@ var (
 	ErrNoSuchPolicy = errors.New("policy: no such policy")
 	ErrNoSuchRole   = errors.New("policy: no such role")
 	ErrBuiltin      = errors.New("policy: built-in roles and policies cannot be changed")
+	ErrInUse        = errors.New("policy: still in use")
 )
+
+// InUseError refuses to delete a policy that roles still hold; it wraps
+// ErrInUse and names them.
+type InUseError struct {
+	What  string   // "policy NAME"
+	Users []string // who still refers to it: "role X", ...
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("%s is still used by %s", e.What, strings.Join(e.Users, ", "))
+}
+
+func (e *InUseError) Unwrap() error { return ErrInUse }
 
 // NewEngine returns an engine holding the built-in roles and policies.
 func NewEngine() (*Engine, error) {
@@ -161,6 +175,49 @@ func (e *Engine) PutRole(r Role) error {
 		r.Policies = append(r.Policies, selfService)
 	}
 	e.roles[r.Name] = r
+	return nil
+}
+
+// DeletePolicy removes a stored policy. Built-in policies are refused
+// (ErrBuiltin), and so is a policy that a role still holds (*InUseError):
+// remove it from those roles first.
+func (e *Engine) DeletePolicy(name string) error {
+	if strings.HasPrefix(name, builtinPrefix) {
+		return fmt.Errorf("%w: %q", ErrBuiltin, name)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.policies[name]; !ok {
+		return fmt.Errorf("%w: %q", ErrNoSuchPolicy, name)
+	}
+	var users []string
+	for _, rn := range slices.Sorted(maps.Keys(e.roles)) {
+		if slices.Contains(e.roles[rn].Policies, name) {
+			users = append(users, "role "+rn)
+		}
+	}
+	if len(users) > 0 {
+		return &InUseError{What: "policy " + name, Users: users}
+	}
+	delete(e.policies, name)
+	return nil
+}
+
+// DeleteRole removes a role; built-in roles are refused (ErrBuiltin).
+// Whether users or groups still hold it is the caller's to check: the
+// engine does not know them (a principal naming a missing role gets
+// nothing from it).
+func (e *Engine) DeleteRole(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.roles[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: %q", ErrNoSuchRole, name)
+	case r.Builtin:
+		return fmt.Errorf("%w: role %q", ErrBuiltin, name)
+	}
+	delete(e.roles, name)
 	return nil
 }
 

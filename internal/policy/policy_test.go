@@ -161,6 +161,23 @@ func TestDecide(t *testing.T) {
 		t.Errorf("a key policy widened the owner's rights: %+v", d)
 	}
 
+	// An explicit Deny in the key's policy wins over its own Allow and the roles'.
+	denyRaw, _ := e.Compile("no-raw", doc(
+		Statement{Effect: Allow, Action: Strings{"s3:*"}, Resource: Strings{"*"}},
+		Statement{Sid: "NoDay1", Effect: Deny, Action: Strings{"s3:PutObject"}, Resource: Strings{"arn:coffer:s3:::footage/day1/*"}},
+	))
+	k.Narrow = denyRaw
+	if d := e.Decide(k, "s3:PutObject", "arn:coffer:s3:::footage/day1/a", Request{Time: now}); d.Allow || !strings.Contains(d.Reason, "no-raw/NoDay1") {
+		t.Errorf("a Deny in the key's policy did not win: %+v", d)
+	}
+	if d := e.Decide(k, "s3:PutObject", "arn:coffer:s3:::footage/day2/a", Request{Time: now}); !d.Allow {
+		t.Errorf("the key's policy took away a right it allows: %+v", d)
+	}
+	// ... and a Deny in the roles wins over the key's Allow.
+	if d := e.Decide(k, "s3:DeleteObject", "arn:coffer:s3:::footage/raw/a", Request{Time: now}); d.Allow || !strings.Contains(d.Reason, "footage-rw/NoRaw") {
+		t.Errorf("the key's Allow beat the roles' Deny: %+v", d)
+	}
+
 	// Built-ins cannot be changed.
 	if err := e.PutPolicy("coffer-admin", doc(Statement{Effect: Deny, Action: Strings{"*"}, Resource: Strings{"*"}})); !errors.Is(err, ErrBuiltin) {
 		t.Errorf("overwriting a built-in policy: %v", err)
@@ -170,6 +187,66 @@ func TestDecide(t *testing.T) {
 	}
 	if err := e.PutRole(Role{Name: "r", Policies: []string{"nope"}}); !errors.Is(err, ErrNoSuchPolicy) {
 		t.Errorf("role with a missing policy: %v", err)
+	}
+}
+
+func TestDeletePolicyAndRole(t *testing.T) {
+	e := newEngine(t)
+	rw := doc(Statement{Effect: Allow, Action: Strings{"s3:*"}, Resource: Strings{"arn:coffer:s3:::footage/*"}})
+	for _, name := range []string{"p1", "p2"} {
+		if err := e.PutPolicy(name, rw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"crew", "night"} {
+		if err := e.PutRole(Role{Name: name, Policies: []string{"p1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var inUse *InUseError
+	if err := e.DeletePolicy("p1"); !errors.As(err, &inUse) || !errors.Is(err, ErrInUse) || !slices.Equal(inUse.Users, []string{"role crew", "role night"}) {
+		t.Fatalf("deleting a policy roles hold: %v", err)
+	}
+	for _, name := range []string{"coffer-admin", "coffer-self-service", "coffer-nope"} {
+		if err := e.DeletePolicy(name); !errors.Is(err, ErrBuiltin) {
+			t.Errorf("DeletePolicy(%s) = %v, want ErrBuiltin", name, err)
+		}
+	}
+	for _, name := range []string{"admin", "security-admin", "auditor", "editor", "viewer", "uploader"} {
+		if err := e.DeleteRole(name); !errors.Is(err, ErrBuiltin) {
+			t.Errorf("DeleteRole(%s) = %v, want ErrBuiltin", name, err)
+		}
+	}
+	if err := e.DeletePolicy("p2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeletePolicy("p2"); !errors.Is(err, ErrNoSuchPolicy) {
+		t.Errorf("deleting a deleted policy: %v", err)
+	}
+	if slices.Contains(e.Policies(), "p2") {
+		t.Error("a deleted policy is still listed")
+	}
+	crew := Principal{User: "ana", Roles: []string{"crew"}}
+	if d := e.Decide(crew, "s3:GetObject", "arn:coffer:s3:::footage/a", Request{}); !d.Allow {
+		t.Fatalf("crew before deletion: %+v", d)
+	}
+	for _, name := range []string{"crew", "night"} {
+		if err := e.DeleteRole(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.DeleteRole("crew"); !errors.Is(err, ErrNoSuchRole) {
+		t.Errorf("deleting a deleted role: %v", err)
+	}
+	// A principal still naming the deleted role gets nothing from it.
+	if d := e.Decide(crew, "s3:GetObject", "arn:coffer:s3:::footage/a", Request{}); d.Allow {
+		t.Errorf("a deleted role still grants: %+v", d)
+	}
+	if err := e.DeletePolicy("p1"); err != nil {
+		t.Errorf("deleting a policy no role holds any more: %v", err)
+	}
+	if err := e.PutRole(Role{Name: "crew", Policies: []string{"p1"}}); !errors.Is(err, ErrNoSuchPolicy) {
+		t.Errorf("a role with a deleted policy: %v", err)
 	}
 }
 
@@ -212,7 +289,7 @@ var (
 	s3Bucket = []string{"s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketPolicy", "s3:CreateBucket", "s3:DeleteBucket"}
 	s3Global = []string{"s3:ListAllMyBuckets"}
 	selfActs = []string{"admin:GetUser", "admin:ChangePassword", "admin:EnrollMFA", "admin:VerifyMFA", "admin:CreateAccessKey", "admin:ListAccessKeys", "admin:DeleteAccessKey", "admin:ListSessions", "admin:RevokeSession"}
-	adminOps = []string{"admin:CreateUser", "admin:DeleteUser", "admin:ListUsers", "admin:LockUser", "admin:UnlockUser", "admin:PutPolicy", "admin:GetPolicy", "admin:ListPolicies", "admin:AttachPolicy", "admin:PutRole", "admin:ListRoles", "admin:AssignRole", "admin:RotateKeys", "admin:GetKeyStatus", "admin:ExplainPolicy", "admin:ResetMFA"}
+	adminOps = []string{"admin:CreateUser", "admin:DeleteUser", "admin:ListUsers", "admin:LockUser", "admin:UnlockUser", "admin:PutPolicy", "admin:GetPolicy", "admin:ListPolicies", "admin:AttachPolicy", "admin:PutRole", "admin:ListRoles", "admin:AssignRole", "admin:DeletePolicy", "admin:DeleteRole", "admin:DeleteGroup", "admin:RotateKeys", "admin:GetKeyStatus", "admin:ExplainPolicy", "admin:ResetMFA"}
 	auditOps = []string{"audit:ReadLedger", "audit:Search", "audit:GetCheckpoint", "audit:ProveInclusion", "audit:Export", "audit:Erase"}
 )
 

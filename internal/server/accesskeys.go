@@ -55,8 +55,14 @@ func (a *accessKeys) SecretKey(ctx context.Context, id string) (string, error) {
 }
 
 // create mints a new access key for owner and returns its id and secret.
-// The secret is stored only sealed.
 func (a *accessKeys) create(ctx context.Context, owner string, expires, mfaAt time.Time) (id, secret string, err error) {
+	return a.mint(ctx, meta.AccessKey{Owner: owner, Expires: expires, MFAAt: mfaAt})
+}
+
+// mint creates a key like tmpl (owner, expiry, MFA time, inline policy)
+// with a fresh id and secret, and returns them. The secret is stored only
+// sealed.
+func (a *accessKeys) mint(ctx context.Context, tmpl meta.AccessKey) (id, secret string, err error) {
 	idBytes := make([]byte, 15)
 	secretBytes := make([]byte, 30)
 	rand.Read(idBytes)
@@ -67,9 +73,9 @@ func (a *accessKeys) create(ctx context.Context, owner string, expires, mfaAt ti
 	if err != nil {
 		return "", "", fmt.Errorf("seal access key secret: %w", err)
 	}
-	err = a.store.PutAccessKey(ctx, meta.AccessKey{
-		ID: id, SealedSecret: sealed, Owner: owner, Created: a.now().UTC(), Expires: expires, MFAAt: mfaAt,
-	})
+	k := tmpl
+	k.ID, k.SealedSecret, k.Created, k.LastUsed = id, sealed, a.now().UTC(), time.Time{}
+	err = a.store.PutAccessKey(ctx, k)
 	if err != nil {
 		return "", "", fmt.Errorf("store access key: %w", err)
 	}

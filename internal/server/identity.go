@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -42,6 +43,11 @@ type identityAPI struct {
 	policies policyStore
 	ledger   *ledger
 	log      *slog.Logger
+
+	// rbac serializes the changes that create or remove references between
+	// users, groups, roles and policies, so that a deletion's "still in
+	// use?" check cannot race an assignment.
+	rbac sync.Mutex
 }
 
 // setupToken is the one-time token printed at first start; whoever presents
@@ -118,6 +124,9 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /admin/v1/policies/{name}", a.session(a.handlePutPolicy))
 	mux.HandleFunc("GET /admin/v1/roles", a.session(a.decide("admin:ListRoles", func(*http.Request) string { return "arn:coffer:admin:::roles/*" }, a.handleListRoles)))
 	mux.HandleFunc("PUT /admin/v1/roles/{name}", a.session(a.handlePutRole))
+	mux.HandleFunc("DELETE /admin/v1/policies/{name}", a.session(a.handleDeletePolicy))
+	mux.HandleFunc("DELETE /admin/v1/roles/{name}", a.session(a.handleDeleteRole))
+	mux.HandleFunc("DELETE /admin/v1/groups/{name}", a.session(a.handleDeleteGroup))
 }
 
 // readJSON decodes a bounded JSON body, refusing unknown fields.
@@ -339,11 +348,10 @@ func (a *identityAPI) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 	if !a.allowed(w, r, "admin:CreateUser", "arn:coffer:admin:::users/"+req.Name) {
 		return
 	}
-	for _, role := range req.Roles {
-		if _, err := a.policy.Role(role); err != nil {
-			writeJSONError(w, http.StatusBadRequest, "NoSuchRole", fmt.Sprintf("no role %q", role))
-			return
-		}
+	a.rbac.Lock()
+	defer a.rbac.Unlock()
+	if !a.checkRolesExist(w, req.Roles) {
+		return
 	}
 	err := a.auth.AddUser(r.Context(), req.Name, req.Password, req.Roles)
 	switch {
@@ -493,6 +501,9 @@ func (a *identityAPI) handleCreateAccessKey(w http.ResponseWriter, r *http.Reque
 	var req struct {
 		MFA       bool  `json:"mfa"`
 		ExpiresIn int64 `json:"expires_in_seconds"`
+		// Policy is an optional inline policy document that narrows the
+		// owner's rights for this key; it can never widen them.
+		Policy json.RawMessage `json:"policy"`
 	}
 	if !readJSON(w, r, &req) {
 		return
@@ -500,6 +511,23 @@ func (a *identityAPI) handleCreateAccessKey(w http.ResponseWriter, r *http.Reque
 	id := identityOf(r)
 	if !a.allowed(w, r, "admin:CreateAccessKey", "arn:coffer:admin:::users/"+id.User) {
 		return
+	}
+	var keyPolicy string
+	if len(req.Policy) > 0 && string(req.Policy) != "null" {
+		doc, err := policy.Parse(req.Policy)
+		if err == nil {
+			_, err = a.policy.Compile("key", doc) // conditions too
+		}
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, "MalformedPolicy", err.Error())
+			return
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, req.Policy); err != nil {
+			writeJSONError(w, http.StatusBadRequest, "MalformedPolicy", "the policy is not valid JSON")
+			return
+		}
+		keyPolicy = buf.String()
 	}
 	now := time.Now()
 	life := time.Duration(req.ExpiresIn) * time.Second
@@ -522,14 +550,17 @@ func (a *identityAPI) handleCreateAccessKey(w http.ResponseWriter, r *http.Reque
 	if life > 0 {
 		expires = now.Add(life).UTC()
 	}
-	keyID, secret, err := a.keys.create(r.Context(), id.User, expires, mfaAt)
+	keyID, secret, err := a.keys.mint(r.Context(), meta.AccessKey{Owner: id.User, Expires: expires, MFAAt: mfaAt, Policy: keyPolicy})
 	if err != nil {
 		a.log.Error("create access key", "err", err)
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "could not create the key")
 		return
 	}
-	a.log.Info("access key created", "user", id.User, "access_key", keyID, "mfa", req.MFA, "expires", expires)
+	a.log.Info("access key created", "user", id.User, "access_key", keyID, "mfa", req.MFA, "expires", expires, "policy", keyPolicy != "")
 	out := map[string]any{"access_key": keyID, "secret_key": secret, "mfa": req.MFA}
+	if keyPolicy != "" {
+		out["policy"] = json.RawMessage(keyPolicy)
+	}
 	if !expires.IsZero() {
 		out["expires"] = expires
 	}
@@ -552,10 +583,12 @@ func (a *identityAPI) handleListAccessKeys(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	type keyJSON struct {
-		ID      string     `json:"access_key"`
-		Created time.Time  `json:"created"`
-		Expires *time.Time `json:"expires,omitempty"`
-		MFA     bool       `json:"mfa"`
+		ID       string          `json:"access_key"`
+		Created  time.Time       `json:"created"`
+		Expires  *time.Time      `json:"expires,omitempty"`
+		LastUsed *time.Time      `json:"last_used,omitempty"` // to within about a minute; absent if never
+		MFA      bool            `json:"mfa"`
+		Policy   json.RawMessage `json:"policy,omitempty"` // the key's narrowing policy, if any
 	}
 	out := []keyJSON{}
 	for _, k := range all {
@@ -566,6 +599,13 @@ func (a *identityAPI) handleListAccessKeys(w http.ResponseWriter, r *http.Reques
 		if !k.Expires.IsZero() {
 			e := k.Expires
 			kj.Expires = &e
+		}
+		if !k.LastUsed.IsZero() {
+			u := k.LastUsed
+			kj.LastUsed = &u
+		}
+		if k.Policy != "" && json.Valid([]byte(k.Policy)) {
+			kj.Policy = json.RawMessage(k.Policy)
 		}
 		out = append(out, kj)
 	}

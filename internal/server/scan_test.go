@@ -39,11 +39,9 @@ func startScanServer(t *testing.T, dir string, sc ScanConfig) *Server {
 	return s
 }
 
-const testPassword = "tangerine-Harbour-91-lantern"
-
-// loginMFA logs user in, enrolling TOTP first when the role asks for it,
+// scanLoginMFA logs user in, enrolling TOTP first when the role asks for it,
 // and returns a session token with an MFA proof when one was needed.
-func loginMFA(t *testing.T, s *Server, user string) string {
+func scanLoginMFA(t *testing.T, s *Server, user string) string {
 	t.Helper()
 	st, out := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": user, "password": testPassword})
 	if st != 200 {
@@ -66,14 +64,14 @@ func loginMFA(t *testing.T, s *Server, user string) string {
 	return out["token"].(string)
 }
 
-// setupAdmin creates the first admin ("root", who also receives the
+// scanSetupAdmin creates the first admin ("root", who also receives the
 // bootstrap key) and returns an MFA session.
-func setupAdmin(t *testing.T, s *Server) string {
+func scanSetupAdmin(t *testing.T, s *Server) string {
 	t.Helper()
 	if st, out := call(t, s, "POST", "/admin/v1/setup", "", map[string]string{"token": s.SetupToken(), "user": "root", "password": testPassword}); st != 201 {
 		t.Fatalf("setup: %d %v", st, out)
 	}
-	return loginMFA(t, s, "root")
+	return scanLoginMFA(t, s, "root")
 }
 
 // userKey creates user with roles and returns a session and an S3 client
@@ -83,7 +81,7 @@ func userKey(t *testing.T, s *Server, admin, user string, roles ...string) (stri
 	if st, out := call(t, s, "POST", "/admin/v1/users", admin, map[string]any{"name": user, "password": testPassword, "roles": roles}); st != 201 {
 		t.Fatalf("create %s: %d %v", user, st, out)
 	}
-	tok := loginMFA(t, s, user)
+	tok := scanLoginMFA(t, s, user)
 	st, out := call(t, s, "POST", "/admin/v1/access-keys", tok, map[string]any{})
 	if st != 201 {
 		t.Fatalf("key for %s: %d %v", user, st, out)
@@ -104,7 +102,7 @@ func TestScanLabelsPolicyAndAdminAPI(t *testing.T) {
 			told = append(told, bucket+"/"+key+"="+l.Type)
 		}
 	}})
-	admin := setupAdmin(t, s)
+	admin := scanSetupAdmin(t, s)
 	boot := minioClient(t, s, readCreds(t, s)) // root's key: the admin role
 	if err := boot.MakeBucket(ctx, "vault", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
@@ -215,7 +213,7 @@ func TestScanRejectThroughS3(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := startScanServer(t, dir, ScanConfig{})
-	admin := setupAdmin(t, s)
+	admin := scanSetupAdmin(t, s)
 	boot := minioClient(t, s, readCreds(t, s))
 	if err := boot.MakeBucket(ctx, "gated", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
@@ -300,7 +298,7 @@ func TestScanBackgroundAndRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := startScanServer(t, dir, ScanConfig{InlineMax: 1 << 10})
-	admin := setupAdmin(t, s)
+	admin := scanSetupAdmin(t, s)
 	boot := minioClient(t, s, readCreds(t, s))
 	if err := boot.MakeBucket(ctx, "big", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)

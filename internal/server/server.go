@@ -280,7 +280,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.setupTok = tok
 
-	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now, labels: s.vault.Labels}
+	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now, labels: s.vault.Labels, log: log}
 	mux := http.NewServeMux()
 	idAPI := &identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, ledger: s.ledger, log: log}
 	idAPI.routes(mux)

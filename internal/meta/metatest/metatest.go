@@ -37,12 +37,14 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"SealedValues", testSealedValues},
 		{"UsersAndSessions", testUsersAndSessions},
 		{"PoliciesAndRoles", testPoliciesAndRoles},
+		{"DeletePoliciesRolesGroups", testDeletePoliciesRolesGroups},
 		{"Uploads", testUploads},
 		{"ListUploads", testListUploads},
 		{"Parts", testParts},
 		{"CompleteUpload", testCompleteUpload},
 		{"DeleteBucketWithUploads", testDeleteBucketWithUploads},
 		{"AccessKeys", testAccessKeys},
+		{"AccessKeyUseAndPolicy", testAccessKeyUseAndPolicy},
 		{"KEKs", testKEKs},
 		{"DEKs", testDEKs},
 		{"Concurrency", testConcurrency},
@@ -249,7 +251,8 @@ func diffObject(want, got meta.Object) string {
 
 func diffAccessKey(want, got meta.AccessKey) string {
 	if want.ID != got.ID || !bytes.Equal(want.SealedSecret, got.SealedSecret) || want.Owner != got.Owner ||
-		!want.Created.Equal(got.Created) || !want.Expires.Equal(got.Expires) {
+		!want.Created.Equal(got.Created) || !want.Expires.Equal(got.Expires) || !want.MFAAt.Equal(got.MFAAt) ||
+		!want.LastUsed.Equal(got.LastUsed) || want.Policy != got.Policy {
 		return fmt.Sprintf("access key got %+v, want %+v", got, want)
 	}
 	return ""
@@ -625,6 +628,86 @@ func testPoliciesAndRoles(t *testing.T, s meta.Store) {
 	if u, _ := s.GetUser(ctx, "gina"); !slices.Equal(u.Groups, []string{"crews", "night"}) {
 		t.Fatalf("user groups = %v", u.Groups)
 	}
+}
+
+func testDeletePoliciesRolesGroups(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	for _, name := range []string{"p1", "p2"} {
+		if err := s.PutPolicyDoc(ctx, meta.PolicyDoc{Name: name, Document: "{}"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"r1", "r2"} {
+		if err := s.PutRoleDef(ctx, meta.RoleDef{Name: name, Policies: []string{"p1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"g1", "g2"} {
+		if err := s.PutGroup(ctx, meta.Group{Name: name, Roles: []string{"r1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeletePolicyDoc(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "DeletePolicyDoc(deleted)", s.DeletePolicyDoc(ctx, "p1"), meta.ErrNoSuchPolicy)
+	wantErr(t, "DeletePolicyDoc(missing)", s.DeletePolicyDoc(ctx, "nope"), meta.ErrNoSuchPolicy)
+	if ps, err := s.ListPolicyDocs(ctx); err != nil || len(ps) != 1 || ps[0].Name != "p2" {
+		t.Errorf("ListPolicyDocs after delete = %+v, %v; want p2", ps, err)
+	}
+	if err := s.DeleteRoleDef(ctx, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "DeleteRoleDef(deleted)", s.DeleteRoleDef(ctx, "r2"), meta.ErrNoSuchRole)
+	wantErr(t, "DeleteRoleDef(missing)", s.DeleteRoleDef(ctx, "nope"), meta.ErrNoSuchRole)
+	if rs, err := s.ListRoleDefs(ctx); err != nil || len(rs) != 1 || rs[0].Name != "r1" {
+		t.Errorf("ListRoleDefs after delete = %+v, %v; want r1", rs, err)
+	}
+	if err := s.DeleteGroup(ctx, "g1"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "DeleteGroup(deleted)", s.DeleteGroup(ctx, "g1"), meta.ErrNoSuchGroup)
+	wantErr(t, "DeleteGroup(missing)", s.DeleteGroup(ctx, "nope"), meta.ErrNoSuchGroup)
+	if gs, err := s.ListGroups(ctx); err != nil || len(gs) != 1 || gs[0].Name != "g2" {
+		t.Errorf("ListGroups after delete = %+v, %v; want g2", gs, err)
+	}
+	// A deleted name can be stored again.
+	if err := s.PutPolicyDoc(ctx, meta.PolicyDoc{Name: "p1", Document: "{new}"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutGroup(ctx, meta.Group{Name: "g1"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testAccessKeyUseAndPolicy(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	const doc = `{"Version":"2026-01-01","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`
+	k := meta.AccessKey{ID: "AKP", SealedSecret: []byte("s"), Owner: "ana", Created: at(1), Policy: doc}
+	if err := s.PutAccessKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetAccessKey(ctx, "AKP")
+	if err != nil || got.Policy != doc || !got.LastUsed.IsZero() {
+		t.Fatalf("new key = %+v, %v; want its policy and no last use", got, err)
+	}
+	for _, sec := range []int{10, 70} {
+		if err := s.TouchAccessKey(ctx, "AKP", at(sec)); err != nil {
+			t.Fatal(err)
+		}
+		k.LastUsed = at(sec)
+		got, err := s.GetAccessKey(ctx, "AKP")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := diffAccessKey(k, got); d != "" {
+			t.Error(d)
+		}
+	}
+	if list, err := s.ListAccessKeys(ctx); err != nil || len(list) != 1 || !list[0].LastUsed.Equal(at(70)) || list[0].Policy != doc {
+		t.Errorf("ListAccessKeys = %+v, %v", list, err)
+	}
+	wantErr(t, "TouchAccessKey(missing)", s.TouchAccessKey(ctx, "nope", at(5)), meta.ErrNoSuchAccessKey)
 }
 
 // sealedV makes a value that looks sealed under KEK version v.

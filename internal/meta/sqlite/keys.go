@@ -5,21 +5,22 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/coffer-vault/coffer/internal/meta"
 )
 
 // Access keys.
 
-const accessKeyCols = `id, sealed_secret, owner, created, expires, mfa_at`
+const accessKeyCols = `id, sealed_secret, owner, created, expires, mfa_at, last_used, policy`
 
 func scanAccessKey(sc interface{ Scan(...any) error }) (meta.AccessKey, error) {
 	var k meta.AccessKey
-	var created, expires, mfaAt int64
-	if err := sc.Scan(&k.ID, &k.SealedSecret, &k.Owner, &created, &expires, &mfaAt); err != nil {
+	var created, expires, mfaAt, lastUsed int64
+	if err := sc.Scan(&k.ID, &k.SealedSecret, &k.Owner, &created, &expires, &mfaAt, &lastUsed, &k.Policy); err != nil {
 		return k, err
 	}
-	k.Created, k.Expires, k.MFAAt = fromNanos(created), fromNanos(expires), fromNanos(mfaAt)
+	k.Created, k.Expires, k.MFAAt, k.LastUsed = fromNanos(created), fromNanos(expires), fromNanos(mfaAt), fromNanos(lastUsed)
 	return k, nil
 }
 
@@ -55,8 +56,8 @@ func (s *Store) PutAccessKey(ctx context.Context, k meta.AccessKey) error {
 		if taken {
 			return meta.ErrExists
 		}
-		_, err = r.exec(`INSERT INTO access_keys (`+accessKeyCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			k.ID, secret, k.Owner, nanos(k.Created), nanos(k.Expires), nanos(k.MFAAt))
+		_, err = r.exec(`INSERT INTO access_keys (`+accessKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			k.ID, secret, k.Owner, nanos(k.Created), nanos(k.Expires), nanos(k.MFAAt), nanos(k.LastUsed), k.Policy)
 		return err
 	})
 	if err != nil {
@@ -118,6 +119,26 @@ func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("meta/sqlite: delete access key %q: %w", id, err)
+	}
+	return nil
+}
+
+// TouchAccessKey records when the key last authenticated a request.
+func (s *Store) TouchAccessKey(ctx context.Context, id string, lastUsed time.Time) error {
+	err := s.write(ctx, func(r runner) error {
+		res, err := r.exec(`UPDATE access_keys SET last_used = ? WHERE id = ?`, nanos(lastUsed), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return meta.ErrNoSuchAccessKey
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("meta/sqlite: touch access key %q: %w", id, err)
 	}
 	return nil
 }

@@ -83,3 +83,43 @@ func (s *Store) ListRoleDefs(ctx context.Context) ([]meta.RoleDef, error) {
 	}
 	return out, rows.Err()
 }
+
+// deleteByName deletes the row of table named name, or returns missing.
+func (s *Store) deleteByName(ctx context.Context, table, name string, missing error) error {
+	return s.write(ctx, func(r runner) error {
+		res, err := r.exec(`DELETE FROM `+table+` WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return missing
+		}
+		return nil
+	})
+}
+
+// DeletePolicyDoc removes a stored policy; meta.ErrNoSuchPolicy if absent.
+func (s *Store) DeletePolicyDoc(ctx context.Context, name string) error {
+	if err := s.deleteByName(ctx, "policies", name, meta.ErrNoSuchPolicy); err != nil {
+		return fmt.Errorf("meta/sqlite: delete policy %q: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteRoleDef removes a stored role; meta.ErrNoSuchRole if absent.
+func (s *Store) DeleteRoleDef(ctx context.Context, name string) error {
+	if err := s.deleteByName(ctx, "roles", name, meta.ErrNoSuchRole); err != nil {
+		return fmt.Errorf("meta/sqlite: delete role %q: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteGroup removes a group; meta.ErrNoSuchGroup if absent.
+func (s *Store) DeleteGroup(ctx context.Context, name string) error {
+	if err := s.deleteByName(ctx, "groups", name, meta.ErrNoSuchGroup); err != nil {
+		return fmt.Errorf("meta/sqlite: delete group %q: %w", name, err)
+	}
+	return nil
+}

@@ -165,6 +165,11 @@ CREATE TABLE bucket_scan (
 	min_confidence INTEGER NOT NULL DEFAULT 0
 );
 `,
+	// 8: access keys: when last used, and an optional narrowing policy.
+	`
+ALTER TABLE access_keys ADD COLUMN last_used INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE access_keys ADD COLUMN policy TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // schemaVersion is the schema version this code writes and understands.
