@@ -18,7 +18,9 @@
 //     submits -ref-n entries without waiting (Add returns a future at
 //     once), batches of 256 flushed at least every 10 ms. Coffer's Append
 //     is synchronous, so its pipeline is a producer that starts one
-//     goroutine per event with at most -pipeline-depth in flight.
+//     goroutine per event with at most -pipeline-depth (768) in flight,
+//     about what Tessera's queue holds (a batch filling, one waiting, one
+//     being written) before Add blocks the producer.
 //   - verify: Coffer builds a -verify-n entry ledger (durable appends, 256
 //     writers) and times audit.Verify over it, without and with opening
 //     every sealed payload.
@@ -81,7 +83,7 @@ func main() {
 	flag.DurationVar(&cfg.maxTime, "max-time", 20*time.Second, "time limit per writers=W row (the row reports what got in)")
 	flag.StringVar(&writers, "writers", "1,16,256", "concurrent writers per row, comma-separated")
 	flag.IntVar(&cfg.refN, "ref-n", 100000, "entries in the pipeline row (0: skip)")
-	flag.IntVar(&cfg.depth, "pipeline-depth", 8192, "Coffer's pipeline: events in flight at most")
+	flag.IntVar(&cfg.depth, "pipeline-depth", 768, "Coffer's pipeline: events in flight at most (Tessera's queue holds at most 3 batches: one filling, one waiting, one being written)")
 	flag.IntVar(&cfg.verifyN, "verify-n", 1000000, "entries of the ledger Verify is timed on (0: skip)")
 	flag.UintVar(&cfg.batch, "batch", 256, "Tessera batch size")
 	flag.DurationVar(&cfg.batchAge, "batch-age", 10*time.Millisecond, "Tessera batch max age")
@@ -781,7 +783,13 @@ func printTable(cfg config, rs []result) {
 		line("to checkpoint p99 ms", c.CkptP99ms, tv.CkptP99ms, 0)
 		line("bytes/event", c.BytesPerEv, tv.BytesPerEv, 0)
 		if t != nil && t.BytesAllPer > 0 {
-			fmt.Printf("| %s | bytes/event incl. partial tiles and bundles | | %s | |\n", desc, f(t.BytesAllPer, 0))
+			call := func(r *result) float64 {
+				if r.BytesAllPer > 0 {
+					return r.BytesAllPer
+				}
+				return r.BytesPerEv
+			}
+			line("bytes/event incl. partial tiles and bundles", call(c), call(t), 0)
 		}
 		fmt.Printf("| %s | events (errors) | %d (%d) | %s | |\n", desc, c.Events, c.Errors, func() string {
 			if t == nil {
