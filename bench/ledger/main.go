@@ -70,6 +70,7 @@ type config struct {
 	batchAge     time.Duration
 	ckptInterval time.Duration
 	poll         time.Duration
+	repeat       int
 	skipTessera  bool
 	skipVerify   bool
 	jsonOut      string
@@ -89,6 +90,7 @@ func main() {
 	flag.DurationVar(&cfg.batchAge, "batch-age", 10*time.Millisecond, "Tessera batch max age")
 	flag.DurationVar(&cfg.ckptInterval, "checkpoint-interval", time.Second, "checkpoint interval of both logs")
 	flag.DurationVar(&cfg.poll, "poll", 5*time.Millisecond, "how often the checkpoint is polled")
+	flag.IntVar(&cfg.repeat, "repeat", 1, "runs of every writers and pipeline row, each system in turn; the table shows medians")
 	flag.BoolVar(&cfg.skipTessera, "skip-tessera", false, "run Coffer alone")
 	flag.BoolVar(&cfg.skipVerify, "skip-verify", false, "skip the verify row")
 	flag.StringVar(&cfg.jsonOut, "json", "", "also write the results as JSON lines to this file")
@@ -121,6 +123,7 @@ func logf(format string, a ...any) {
 type result struct {
 	System      string  `json:"system"`
 	Row         string  `json:"row"`
+	Rep         int     `json:"rep"`
 	Writers     int     `json:"writers,omitempty"`
 	Events      int     `json:"events"`
 	Errors      int     `json:"errors"`
@@ -160,33 +163,38 @@ func run(ctx context.Context, cfg config) error {
 		return filepath.Join(root, fmt.Sprintf("%02d-%s", seq, name))
 	}
 
-	for _, w := range cfg.writers {
-		row := fmt.Sprintf("writers=%d", w)
-		r, err := runWriters(ctx, cfg, "coffer", newDir("coffer"), w)
-		if err != nil {
-			return fmt.Errorf("coffer %s: %w", row, err)
-		}
-		add(r)
-		if !cfg.skipTessera {
-			r, err := runWriters(ctx, cfg, "tessera", newDir("tessera"), w)
+	// Rows alternate between the systems, run after run, so that slow
+	// drifts of a shared machine hit both alike.
+	for rep := 1; rep <= max(cfg.repeat, 1); rep++ {
+		addRep := func(r result) { r.Rep = rep; add(r) }
+		for _, w := range cfg.writers {
+			row := fmt.Sprintf("writers=%d", w)
+			r, err := runWriters(ctx, cfg, "coffer", newDir("coffer"), w)
 			if err != nil {
-				return fmt.Errorf("tessera %s: %w", row, err)
+				return fmt.Errorf("coffer %s: %w", row, err)
 			}
-			add(r)
+			addRep(r)
+			if !cfg.skipTessera {
+				r, err := runWriters(ctx, cfg, "tessera", newDir("tessera"), w)
+				if err != nil {
+					return fmt.Errorf("tessera %s: %w", row, err)
+				}
+				addRep(r)
+			}
 		}
-	}
-	if cfg.refN > 0 {
-		r, err := runPipeline(ctx, cfg, "coffer", newDir("coffer"))
-		if err != nil {
-			return fmt.Errorf("coffer pipeline: %w", err)
-		}
-		add(r)
-		if !cfg.skipTessera {
-			r, err := runPipeline(ctx, cfg, "tessera", newDir("tessera"))
+		if cfg.refN > 0 {
+			r, err := runPipeline(ctx, cfg, "coffer", newDir("coffer"))
 			if err != nil {
-				return fmt.Errorf("tessera pipeline: %w", err)
+				return fmt.Errorf("coffer pipeline: %w", err)
 			}
-			add(r)
+			addRep(r)
+			if !cfg.skipTessera {
+				r, err := runPipeline(ctx, cfg, "tessera", newDir("tessera"))
+				if err != nil {
+					return fmt.Errorf("tessera pipeline: %w", err)
+				}
+				addRep(r)
+			}
 		}
 	}
 	if cfg.verifyN > 0 {
@@ -732,13 +740,48 @@ func diskBytes(dir string) (live, garbage int64, err error) {
 }
 
 func printTable(cfg config, rs []result) {
+	// get returns the median of every figure over the runs of a row.
 	get := func(system, row string) *result {
-		for i := range rs {
-			if rs[i].System == system && rs[i].Row == row {
-				return &rs[i]
+		var runs []result
+		for _, r := range rs {
+			if r.System == system && r.Row == row {
+				runs = append(runs, r)
 			}
 		}
-		return nil
+		if len(runs) == 0 {
+			return nil
+		}
+		med := func(field func(*result) float64) float64 {
+			v := make([]float64, len(runs))
+			for i := range runs {
+				v[i] = field(&runs[i])
+			}
+			slices.Sort(v)
+			return v[(len(v)-1)/2]
+		}
+		m := runs[0]
+		m.PerSec = med(func(r *result) float64 { return r.PerSec })
+		m.P50ms = med(func(r *result) float64 { return r.P50ms })
+		m.P99ms = med(func(r *result) float64 { return r.P99ms })
+		m.CkptP50ms = med(func(r *result) float64 { return r.CkptP50ms })
+		m.CkptP99ms = med(func(r *result) float64 { return r.CkptP99ms })
+		m.BytesPerEv = med(func(r *result) float64 { return r.BytesPerEv })
+		m.BytesAllPer = med(func(r *result) float64 { return r.BytesAllPer })
+		m.Events = int(med(func(r *result) float64 { return float64(r.Events) }))
+		m.Errors = 0
+		for _, r := range runs {
+			m.Errors += r.Errors
+		}
+		return &m
+	}
+	each := func(system, row string) string {
+		var parts []string
+		for _, r := range rs {
+			if r.System == system && r.Row == row {
+				parts = append(parts, strconv.FormatFloat(r.PerSec, 'f', 0, 64))
+			}
+		}
+		return strings.Join(parts, " / ")
 	}
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	ratio := func(a, b float64) string {
@@ -746,6 +789,9 @@ func printTable(cfg config, rs []result) {
 			return "n/a"
 		}
 		return f(a/b, 2)
+	}
+	if cfg.repeat > 1 {
+		fmt.Printf("Medians of %d runs per row (each system in turn).\n\n", cfg.repeat)
 	}
 	fmt.Println("| row | metric | Coffer | Tessera (POSIX) | Coffer/Tessera |")
 	fmt.Println("| --- | --- | ---: | ---: | ---: |")
@@ -777,6 +823,9 @@ func printTable(cfg config, rs []result) {
 			tv = *t
 		}
 		line("appends/s", c.PerSec, tv.PerSec, 0)
+		if cfg.repeat > 1 {
+			fmt.Printf("| %s | appends/s, each run | %s | %s | |\n", desc, each("coffer", row), each("tessera", row))
+		}
 		line("append p50 ms", c.P50ms, tv.P50ms, 2)
 		line("append p99 ms", c.P99ms, tv.P99ms, 2)
 		line("to checkpoint p50 ms", c.CkptP50ms, tv.CkptP50ms, 0)
@@ -791,7 +840,7 @@ func printTable(cfg config, rs []result) {
 			}
 			line("bytes/event incl. partial tiles and bundles", call(c), call(t), 0)
 		}
-		fmt.Printf("| %s | events (errors) | %d (%d) | %s | |\n", desc, c.Events, c.Errors, func() string {
+		fmt.Printf("| %s | events (errors), median (all runs) | %d (%d) | %s | |\n", desc, c.Events, c.Errors, func() string {
 			if t == nil {
 				return "n/a"
 			}
