@@ -363,18 +363,20 @@ func (l *ledger) purgeIndexAfter(subject string, size int64) {
 }
 
 // labels records what scanning found in an object version (types and
-// confidence, never values) as a scan:Classify event.
+// confidence, never values) as a scan:Classify event, when it found
+// something.
 func (l *ledger) labels(ctx context.Context, bucket, key, version string, labels []meta.Label) {
+	if len(labels) == 0 {
+		return // nothing found: the upload's own event says enough
+	}
 	ev := audit.Event{
 		Time: time.Now(), Action: "scan:Classify",
 		Resource: audit.Resource{Bucket: validUTF8(bucket), Key: validUTF8(key), Version: validUTF8(version)},
 		Outcome:  audit.Outcome{Result: audit.ResultAllowed},
 	}
-	if len(labels) > 0 {
-		ev.Labels = make(map[string]string, len(labels))
-		for _, lb := range labels {
-			ev.Labels[validUTF8(lb.Type)] = scan.Confidence(lb.Confidence).String()
-		}
+	ev.Labels = make(map[string]string, len(labels))
+	for _, lb := range labels {
+		ev.Labels[validUTF8(lb.Type)] = scan.Confidence(lb.Confidence).String()
 	}
 	if err := l.recordBounded(ctx, ev); err != nil {
 		l.slog.Error("audit: record scan labels", "bucket", bucket, "key", key, "err", err)

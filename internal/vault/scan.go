@@ -72,6 +72,10 @@ type ScanConfig struct {
 	QueueSize int
 	// Workers is the number of background scans at once (default 1).
 	Workers int
+	// BackgroundRate caps how fast a background scan reads (bytes/s), so
+	// that scanning a large object does not take the CPU from requests.
+	// Default 32 MiB/s; negative: no cap.
+	BackgroundRate int64
 	// Parallel is how many chunks of one stream are scanned at once
 	// (default: half the CPUs, at least 1, at most 4). Each costs one
 	// more chunk buffer per upload.
@@ -105,6 +109,9 @@ func (c ScanConfig) withDefaults() ScanConfig {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultScanQueueSize
+	}
+	if c.BackgroundRate == 0 {
+		c.BackgroundRate = 32 << 20
 	}
 	if c.Workers <= 0 {
 		c.Workers = 1

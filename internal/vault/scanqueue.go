@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/coffer-vault/coffer/internal/meta"
 )
@@ -195,7 +196,7 @@ func (s *Service) scanStoredErr(ctx context.Context, j meta.ScanJob) error {
 	if r.obj.VersionID != j.VersionID {
 		return errSkip
 	}
-	sc, err := s.scanReader(ctx, r, nil)
+	sc, err := s.scanReader(ctx, r, nil, s.scan.BackgroundRate)
 	if err != nil {
 		return err
 	}
@@ -208,8 +209,9 @@ func (s *Service) scanStoredErr(ctx context.Context, j meta.ScanJob) error {
 }
 
 // scanReader scans the whole of an open version through the gate g (nil:
-// none) and returns its scan record.
-func (s *Service) scanReader(ctx context.Context, r *Reader, g *gate) (*meta.ObjectScan, error) {
+// none) and returns its scan record. A positive rate (bytes/s) paces the
+// reading, so that a background scan leaves the CPU to requests.
+func (s *Service) scanReader(ctx context.Context, r *Reader, g *gate, rate int64) (*meta.ObjectScan, error) {
 	body, err := r.Range(ctx, 0, r.obj.Size)
 	if err != nil {
 		return nil, err
@@ -219,11 +221,22 @@ func (s *Service) scanReader(ctx context.Context, r *Reader, g *gate) (*meta.Obj
 	defer ss.release()
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
+	start, read := time.Now(), int64(0)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if rate > 0 {
+			if ahead := time.Duration(float64(read)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(ahead):
+				}
+			}
+		}
 		n, rerr := fill(body, *bp)
+		read += int64(n)
 		if n > 0 {
 			if _, err := ss.Write((*bp)[:n]); err != nil {
 				return nil, err
