@@ -194,7 +194,9 @@ fi
 # ---------------------------------------------------------------- Coffer
 CPORT=$(free_port)
 log "starting Coffer on 127.0.0.1:$CPORT"
-"$WORK/coffer" serve --data-dir "$WORK/coffer-data" --addr "127.0.0.1:$CPORT" --log-level warn \
+# BENCH_COFFER_FLAGS adds serve flags, e.g. "--no-scan" to measure without upload scanning.
+# shellcheck disable=SC2086
+"$WORK/coffer" serve --data-dir "$WORK/coffer-data" --addr "127.0.0.1:$CPORT" --log-level warn ${BENCH_COFFER_FLAGS:-} \
 	>"$WORK/coffer.log" 2>&1 &
 PIDS+=($!)
 COFFER_CRED="$WORK/coffer-data/credentials.json"
