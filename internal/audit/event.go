@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -168,4 +169,17 @@ func DecodeEvent(data []byte) (Event, error) {
 	}
 	e.Index = -1
 	return e, nil
+}
+
+// Clean returns s cut to at most n bytes, with invalid UTF-8 (including a
+// rune the cut split) replaced, ready for an Event field taken from a
+// request (a user agent, a claimed key id, a name).
+func Clean(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

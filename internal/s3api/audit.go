@@ -26,7 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coffer-vault/coffer/internal/audit"
 )
@@ -60,16 +59,16 @@ func (rq *request) event(action, bucket, key string) audit.Event {
 		Action:    action,
 		RequestID: rq.id,
 		Actor: audit.Actor{
-			AccessKeyID: validUTF8(rq.accessKey),
+			AccessKeyID: audit.Clean(rq.accessKey, 1024),
 			SourceIP:    clientIP(rq.r),
-			UserAgent:   validUTF8(truncate(rq.r.UserAgent(), 256)),
+			UserAgent:   audit.Clean(rq.r.UserAgent(), 256),
 		},
-		Resource: audit.Resource{Bucket: validUTF8(bucket), Key: validUTF8(key), Version: validUTF8(rq.query.Get("versionId"))},
+		Resource: audit.Resource{Bucket: audit.Clean(bucket, 1024), Key: audit.Clean(key, 1024), Version: audit.Clean(rq.query.Get("versionId"), 1024)},
 	}
 	if ev.Actor.AccessKeyID == "" {
 		// Not authenticated (yet): record the key the request claims, so
 		// that failed attempts against a key can be told apart.
-		ev.Actor.AccessKeyID = validUTF8(truncate(claimedAccessKey(rq.r), 128))
+		ev.Actor.AccessKeyID = audit.Clean(claimedAccessKey(rq.r), 128)
 	}
 	if ev.Action == "" || ev.Action == perResource {
 		ev.Action = "s3:" + rq.op.name
@@ -168,7 +167,7 @@ func (h *handler) recordResponse(rq *request, status int, hdr http.Header) error
 		ev.BytesOut = n
 	}
 	if v := hdr.Get("X-Amz-Version-Id"); v != "" && ev.Resource.Version == "" {
-		ev.Resource.Version = validUTF8(v)
+		ev.Resource.Version = audit.Clean(v, 1024)
 	}
 	return h.record(rq, ev)
 }
@@ -189,25 +188,11 @@ func reason(err error) string {
 	var ae *Error
 	if errors.As(err, &ae) {
 		if ae.err != nil {
-			return validUTF8(truncate(ae.err.Error(), 512))
+			return audit.Clean(ae.err.Error(), 512)
 		}
 		return ae.Code
 	}
-	return validUTF8(truncate(err.Error(), 512))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
-
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return audit.Clean(err.Error(), 512)
 }
 
 // claimedAccessKey returns the access key id a request names in its

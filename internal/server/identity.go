@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coffer-vault/coffer/internal/audit"
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/policy"
@@ -153,7 +154,7 @@ func (a *identityAPI) handleSetup(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	auditOf(r).ev.Actor.User = validUTF8(truncateString(req.User, 128))
+	auditOf(r).ev.Actor.User = audit.Clean(req.User, 128)
 	auditOf(r).describe("auth:Setup", "user:"+req.User)
 	if err := auth.ValidUserName(req.User); err != nil {
 		writeJSONError(w, http.StatusBadRequest, "InvalidUserName", err.Error())
@@ -189,7 +190,7 @@ func (a *identityAPI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	aa := auditOf(r)
-	aa.ev.Actor.User = validUTF8(truncateString(req.User, 128))
+	aa.ev.Actor.User = audit.Clean(req.User, 128)
 	aa.describe("auth:Login", "user:"+req.User)
 	if req.Code != "" || req.RecoveryCode != "" {
 		aa.describe("auth:LoginMFA", "user:"+req.User)

@@ -17,9 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -172,7 +170,7 @@ func (l *ledger) adminMiddleware(next http.Handler) http.Handler {
 			RequestID: randomID(),
 			Actor: audit.Actor{
 				SourceIP:  clientIP(r),
-				UserAgent: validUTF8(truncateString(r.UserAgent(), 256)),
+				UserAgent: audit.Clean(r.UserAgent(), 256),
 			},
 		}}
 		w.Header().Set("X-Request-Id", aa.ev.RequestID)
@@ -189,7 +187,7 @@ func (l *ledger) adminMiddleware(next http.Handler) http.Handler {
 			}
 			if ev.Action == "" {
 				ev.Action = "admin:Unknown"
-				ev.Resource.Admin = validUTF8(truncateString(r.Method+" "+r.URL.Path, 512))
+				ev.Resource.Admin = audit.Clean(r.Method+" "+r.URL.Path, 512)
 			}
 			switch {
 			case status < 400:
@@ -248,7 +246,7 @@ func (l *ledger) recordBounded(ctx context.Context, ev audit.Event) error {
 // it is authenticated.
 func (aa *adminAudit) describe(action, resource string) {
 	aa.ev.Action = action
-	aa.ev.Resource.Admin = validUTF8(truncateString(resource, 512))
+	aa.ev.Resource.Admin = audit.Clean(resource, 512)
 }
 
 // sessionActor names a session-authenticated actor.
@@ -322,20 +320,6 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func truncateString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
-
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
 // purgeIndexAfter drops subject's rows from the search index again once
 // the indexer has passed size (the ledger size at the erasure), so that a
 // batch it read just before the erasure does not leave them behind.
@@ -371,12 +355,12 @@ func (l *ledger) labels(ctx context.Context, bucket, key, version string, labels
 	}
 	ev := audit.Event{
 		Time: time.Now(), Action: "scan:Classify",
-		Resource: audit.Resource{Bucket: validUTF8(bucket), Key: validUTF8(key), Version: validUTF8(version)},
+		Resource: audit.Resource{Bucket: audit.Clean(bucket, 1024), Key: audit.Clean(key, 1024), Version: audit.Clean(version, 1024)},
 		Outcome:  audit.Outcome{Result: audit.ResultAllowed},
 	}
 	ev.Labels = make(map[string]string, len(labels))
 	for _, lb := range labels {
-		ev.Labels[validUTF8(lb.Type)] = scan.Confidence(lb.Confidence).String()
+		ev.Labels[audit.Clean(lb.Type, 1024)] = scan.Confidence(lb.Confidence).String()
 	}
 	if err := l.recordBounded(ctx, ev); err != nil {
 		l.slog.Error("audit: record scan labels", "bucket", bucket, "key", key, "err", err)
