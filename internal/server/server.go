@@ -79,6 +79,8 @@ type Config struct {
 
 	// connState is a test hook for http.Server.ConnState.
 	connState func(net.Conn, http.ConnState)
+	// now is a test hook for the identity service's clock (nil: time.Now).
+	now func() time.Time
 }
 
 // Credentials are the bootstrap admin's access key, as written to
@@ -261,7 +263,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	ids, err := auth.New(auth.Config{
-		Store: s.store, Sealer: keyring,
+		Store: s.store, Sealer: keyring, Now: cfg.now,
 		MFARequired: func(roles []string) bool {
 			for _, name := range roles {
 				if r, err := engine.Role(name); err == nil && r.MFAAtLogin {
