@@ -51,6 +51,7 @@ func (a *accessKeys) SecretKey(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("open secret of access key %s: %w", id, err)
 	}
+	rememberKey(ctx, k)
 	return string(secret), nil
 }
 

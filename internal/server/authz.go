@@ -130,7 +130,7 @@ func (e *errDenied) Error() string { return e.reason }
 // it is that user's key like any other (dangerous actions then need a key
 // minted with `coffer key create --mfa`).
 func (a *keyAuthz) principal(ctx context.Context, accessKeyID string) (policy.Principal, error) {
-	k, err := a.store.GetAccessKey(ctx, accessKeyID)
+	k, err := getAccessKey(ctx, a.store, accessKeyID)
 	if err != nil {
 		return policy.Principal{}, fmt.Errorf("access key: %w", err)
 	}

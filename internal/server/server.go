@@ -328,7 +328,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("audit ledger: record start: %w", err)
 	}
 	s.http = &http.Server{
-		Handler:           top,
+		Handler:           withKeyMemo(top),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
