@@ -37,8 +37,9 @@ func rememberKey(ctx context.Context, k meta.AccessKey) {
 	}
 }
 
-// getAccessKey returns key id from the request's memo, or from the store.
-func getAccessKey(ctx context.Context, store interface {
+// getAccessKey returns key id from the request's memo, or from the cache
+// (nil: none) or the store.
+func getAccessKey(ctx context.Context, cache *identityCache, store interface {
 	GetAccessKey(ctx context.Context, id string) (meta.AccessKey, error)
 }, id string) (meta.AccessKey, error) {
 	if m, ok := ctx.Value(keyMemoKey{}).(*keyMemo); ok {
@@ -49,5 +50,5 @@ func getAccessKey(ctx context.Context, store interface {
 			return k, nil
 		}
 	}
-	return store.GetAccessKey(ctx, id)
+	return cache.accessKey(ctx, store, id)
 }

@@ -202,7 +202,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		log.Info("removed orphaned blobs left by a crash", "count", n)
 	}
 
-	keys := &accessKeys{store: s.store, keys: keyring, now: time.Now}
+	idCache := newIdentityCache(s.store)
+	keys := &accessKeys{store: s.store, keys: keyring, now: time.Now, cache: idCache}
 	verifier := &sigv4.Verifier{Creds: keys, Region: cfg.Region}
 
 	// Listener first, so the endpoint (with its real port) goes into the
@@ -282,7 +283,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.setupTok = tok
 
-	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now, labels: s.vault.Labels, log: log}
+	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now, labels: s.vault.Labels, log: log, cache: idCache}
 	mux := http.NewServeMux()
 	idAPI := &identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, ledger: s.ledger, log: log}
 	idAPI.routes(mux)

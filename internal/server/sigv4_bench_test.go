@@ -45,13 +45,14 @@ func BenchmarkSigV4Authz(b *testing.B) {
 	if err := st.CreateUser(ctx, meta.User{Name: "ed", PasswordHash: "x", Roles: []string{"editor"}, Created: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
-	keys := &accessKeys{store: st, keys: ring, now: time.Now}
+	cache := newIdentityCache(st) // as the server wires it
+	keys := &accessKeys{store: st, keys: ring, now: time.Now, cache: cache}
 	id, secret, err := keys.create(ctx, "ed", time.Time{}, time.Time{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	verifier := &sigv4.Verifier{Creds: keys, Region: "us-east-1"}
-	authz := &keyAuthz{store: st, engine: engine, now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	authz := &keyAuthz{store: st, engine: engine, now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil)), cache: cache}
 
 	req, err := http.NewRequest(http.MethodGet, "https://127.0.0.1:9000/footage/day1/a.mov", nil)
 	if err != nil {
@@ -86,6 +87,21 @@ func BenchmarkSigV4Authz(b *testing.B) {
 	b.Run("sqlite-read", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := st.GetUser(ctx, "ed"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// Without the identity cache: both records read from SQLite each time.
+	uncached := &keyAuthz{store: st, engine: engine, now: time.Now, log: authz.log}
+	uncachedKeys := &sigv4.Verifier{Creds: &accessKeys{store: st, keys: ring, now: time.Now}, Region: "us-east-1"}
+	b.Run("verify+decide/uncached", func(b *testing.B) {
+		for b.Loop() {
+			req := req.WithContext(context.WithValue(ctx, keyMemoKey{}, &keyMemo{}))
+			res, err := uncachedKeys.Verify(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := uncached.s3(req.Context(), res.AccessKeyID, "s3:GetObject", "footage", "day1/a.mov"); err != nil {
 				b.Fatal(err)
 			}
 		}
