@@ -542,7 +542,7 @@ func (a *identityAPI) handleCreateAccessKey(w http.ResponseWriter, r *http.Reque
 	var mfaAt time.Time
 	if req.MFA {
 		if !id.MFA || now.Sub(id.MFAAt) > policy.StepUpWindow {
-			writeJSONError(w, http.StatusForbidden, "MFARequired", "an MFA key needs a session with a fresh MFA proof: log in again with a one-time code")
+			writeJSONError(w, http.StatusForbidden, "MFARequired", "an MFA key needs a session with a fresh MFA proof: run `coffer mfa verify` (or log in again with a one-time code)")
 			return
 		}
 		mfaAt = id.MFAAt
