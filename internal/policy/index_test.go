@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -212,5 +213,47 @@ func BenchmarkDecide(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestIndexConcurrentChanges decides while policies and roles change; run
+// with -race. Every decision must be one the engine could give before or
+// after a change: here, a reader role that always allows GetObject on b1.
+func TestIndexConcurrentChanges(t *testing.T) {
+	e := newEngine(t)
+	read := Document{Version: Version, Statement: []Statement{{Effect: Allow, Action: Strings{"s3:GetObject"}, Resource: Strings{"arn:coffer:s3:::b1/*"}}}}
+	if err := e.PutPolicy("read", read); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.PutRole(Role{Name: "reader", Policies: []string{"read"}}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rng := rand.New(rand.NewPCG(2, 3))
+		for i := range 200 {
+			name := fmt.Sprintf("x%d", i%7)
+			if err := e.PutPolicy(name, randDoc(rng)); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := e.PutRole(Role{Name: "reader", Policies: []string{"read", name}}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	p := Principal{User: "ann", Roles: []string{"reader"}}
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		d := e.Decide(p, "s3:GetObject", "arn:coffer:s3:::b1/k", Request{Time: time.Now()})
+		if !d.Allow && !strings.HasPrefix(d.Reason, "denied by x") {
+			t.Fatalf("reader lost GetObject without a Deny: %+v", d)
+		}
 	}
 }
