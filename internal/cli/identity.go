@@ -302,7 +302,16 @@ func (a *app) cmdMFA(ctx context.Context, args []string) error {
 Enrol a TOTP authenticator for the logged-in user: prints the otpauth://
 URI (add it to an authenticator app) and ten single-use recovery codes,
 each shown once. Enrolment ends your sessions; log in again with a code.`)
-	if len(args) > 0 && args[0] == "reset" {
+	if done, err := a.subcommandHelp("mfa", mfaUsage, args); done {
+		return err
+	}
+	switch args[0] {
+	case "verify":
+		return a.cmdMFAVerify(ctx, args[1:])
+	case "recovery-codes":
+		return a.cmdMFARecoveryCodes(ctx, args[1:])
+	}
+	if args[0] == "reset" {
 		rfs := newFlags("mfa reset", "coffer mfa reset ALIAS USER\n\nRemove USER's authenticator and recovery codes (a lost phone) and end their sessions; they enrol again. Needs a fresh MFA proof.")
 		pos, err := a.parse(rfs, args[1:], 2, 2)
 		if err != nil {
@@ -321,8 +330,8 @@ each shown once. Enrolment ends your sessions; log in again with a code.`)
 		fmt.Fprintf(a.stdout, "MFA of %s reset on %s; they must enrol again.\n", pos[1], name)
 		return nil
 	}
-	if len(args) == 0 || args[0] != "enroll" {
-		return usagef("mfa", "mfa: the subcommands are enroll and reset")
+	if args[0] != "enroll" {
+		return usagef("mfa", "mfa: the subcommands are enroll, verify, recovery-codes and reset")
 	}
 	pos, err := a.parse(fs, args[1:], 1, 1)
 	if err != nil {
@@ -349,10 +358,10 @@ each shown once. Enrolment ends your sessions; log in again with a code.`)
 }
 
 func (a *app) cmdUser(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("user", userUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "add":
 		fs := newFlags("user add", "coffer user add ALIAS NAME --role ROLE[,ROLE]\n\nCreate a user; asks for the password.")
@@ -504,7 +513,7 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stdout, "Password of %s changed on %s; its sessions have ended.\n", pos[1], name)
 		return nil
 	}
-	return usagef("user", "user: the subcommands are add, ls, rm, passwd, lock and unlock")
+	return usagef("user", "user: the subcommands are add, ls, rm, passwd, roles, groups, lock and unlock")
 }
 
 func (a *app) cmdPolicy(ctx context.Context, args []string) error {
@@ -514,14 +523,20 @@ Ask the server whether NAME may do ACTION on ARN, and which policy
 statement decides (for example: --action s3:GetObject
 --resource arn:coffer:s3:::footage/day1/a.mov). --mfa evaluates as if the
 user had just given an MFA proof.`)
-	if len(args) > 0 && (args[0] == "add" || args[0] == "ls") {
+	if done, err := a.subcommandHelp("policy", policyUsage, args); done {
+		return err
+	}
+	if args[0] == "attach" || args[0] == "detach" {
+		return a.cmdPolicyAttach(ctx, args[0], args[1:])
+	}
+	if args[0] == "add" || args[0] == "ls" {
 		return a.cmdPolicyStore(ctx, args)
 	}
-	if len(args) > 0 && args[0] == "rm" {
+	if args[0] == "rm" {
 		return a.cmdRemoveNamed(ctx, "policy", args[1:])
 	}
-	if len(args) == 0 || args[0] != "explain" {
-		return usagef("policy", "policy: the subcommands are add, ls, rm and explain")
+	if args[0] != "explain" {
+		return usagef("policy", "policy: the subcommands are add, ls, rm, attach, detach and explain")
 	}
 	var user, action, resource string
 	var mfa bool
@@ -759,10 +774,10 @@ func (a *app) cmdPolicyStore(ctx context.Context, args []string) error {
 }
 
 func (a *app) cmdRole(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("role", roleUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "ls":
 		fs := newFlags("role ls", "coffer role ls ALIAS\n\nList roles with their policies.")
@@ -825,10 +840,10 @@ func (a *app) cmdRole(ctx context.Context, args []string) error {
 }
 
 func (a *app) cmdGroup(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("group", groupUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "ls":
 		fs := newFlags("group ls", "coffer group ls ALIAS\n\nList groups and their roles.")

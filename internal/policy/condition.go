@@ -10,6 +10,14 @@ import (
 // conditionCostLimit bounds the work one condition may do per evaluation.
 const conditionCostLimit = 10_000
 
+// Parser bounds: a hostile condition cannot nest deeper than
+// conditionNesting or make the parser recover from more than a few errors,
+// so compiling stays linear in its (bounded) length.
+const (
+	conditionNesting     = 32
+	conditionErrRecovery = 4
+)
+
 // newEnv declares what conditions can see.
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
@@ -21,12 +29,18 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("principal.access_key", cel.StringType),
 		cel.Variable("object.labels", cel.ListType(cel.StringType)),
 		cel.Variable("object.size", cel.IntType),
+		cel.ParserRecursionLimit(conditionNesting),
+		cel.ParserExpressionSizeLimit(MaxConditionLen),
+		cel.ParserErrorRecoveryLimit(conditionErrRecovery),
 	)
 }
 
 // compileCondition type-checks expr and returns its program; the result
 // must be a bool.
 func compileCondition(env *cel.Env, expr string) (cel.Program, error) {
+	if len(expr) > MaxConditionLen {
+		return nil, fmt.Errorf("%w: Condition longer than %d", ErrInvalid, MaxConditionLen)
+	}
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("%w: Condition: %v", ErrInvalid, iss.Err())

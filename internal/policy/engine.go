@@ -79,6 +79,12 @@ type Engine struct {
 	mu       sync.RWMutex
 	policies map[string]*Compiled
 	roles    map[string]Role
+
+	// idx caches each role's statement index (index.go); every change to
+	// policies or roles empties it (under mu), Decide fills it (under
+	// mu.RLock and idxMu).
+	idxMu sync.Mutex
+	idx   map[string]*roleIndex
 }
 
 // Errors for policy and role management.
@@ -153,6 +159,7 @@ func (e *Engine) PutPolicy(name string, d Document) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.policies[name] = c
+	e.idx = nil
 	return nil
 }
 
@@ -175,6 +182,7 @@ func (e *Engine) PutRole(r Role) error {
 		r.Policies = append(r.Policies, selfService)
 	}
 	e.roles[r.Name] = r
+	e.idx = nil
 	return nil
 }
 
@@ -200,6 +208,7 @@ func (e *Engine) DeletePolicy(name string) error {
 		return &InUseError{What: "policy " + name, Users: users}
 	}
 	delete(e.policies, name)
+	e.idx = nil
 	return nil
 }
 
@@ -218,6 +227,7 @@ func (e *Engine) DeleteRole(name string) error {
 		return fmt.Errorf("%w: role %q", ErrBuiltin, name)
 	}
 	delete(e.roles, name)
+	e.idx = nil
 	return nil
 }
 
@@ -263,26 +273,27 @@ func (e *Engine) Decide(p Principal, action, resource string, r Request) Decisio
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
-	act := activation(p, r)
-
-	e.mu.RLock()
-	var docs []*Compiled
-	for _, name := range p.Roles {
-		role, ok := e.roles[name]
-		if !ok {
-			continue
+	var act map[string]any // built when a condition first needs it
+	lazyAct := func() map[string]any {
+		if act == nil {
+			act = activation(p, r)
 		}
-		for _, pn := range role.Policies {
-			if c, ok := e.policies[pn]; ok {
-				docs = append(docs, c)
-			}
+		return act
+	}
+
+	var buf [16]candidate
+	cands := buf[:0]
+	e.mu.RLock()
+	for _, name := range p.Roles {
+		if ix := e.roleIndex(name); ix != nil {
+			cands = ix.candidates(cands, action, resource)
 		}
 	}
 	e.mu.RUnlock()
 
 	var allowReason string
-	for _, c := range docs {
-		v, why := c.evaluate(p, action, resource, act)
+	for _, cd := range cands {
+		v, why := cd.c.evalStatement(cd.stmt, p, action, resource, lazyAct)
 		switch v {
 		case denied:
 			return Decision{Reason: why}
@@ -292,6 +303,81 @@ func (e *Engine) Decide(p Principal, action, resource string, r Request) Decisio
 			}
 		}
 	}
+	return e.finish(p, action, resource, r, allowReason, lazyAct)
+}
+
+// decideScan is Decide without the index: every statement of every policy
+// of the principal's roles, in order. The randomized test holds Decide to it.
+func (e *Engine) decideScan(p Principal, action, resource string, r Request) Decision {
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	act := activation(p, r)
+	lazyAct := func() map[string]any { return act }
+	var allowReason string
+	for _, c := range e.docsOf(p.Roles) {
+		v, why := c.evaluate(p, action, resource, lazyAct)
+		switch v {
+		case denied:
+			return Decision{Reason: why}
+		case allowed:
+			if allowReason == "" {
+				allowReason = why
+			}
+		}
+	}
+	return e.finish(p, action, resource, r, allowReason, lazyAct)
+}
+
+// docsOf lists the policies of roles, in order (a policy held by two roles
+// appears twice).
+func (e *Engine) docsOf(roles []string) []*Compiled {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var docs []*Compiled
+	for _, name := range roles {
+		docs = append(docs, e.roleDocs(name)...)
+	}
+	return docs
+}
+
+// roleDocs lists a role's policies; the caller holds mu.
+func (e *Engine) roleDocs(name string) []*Compiled {
+	role, ok := e.roles[name]
+	if !ok {
+		return nil
+	}
+	var docs []*Compiled
+	for _, pn := range role.Policies {
+		if c, ok := e.policies[pn]; ok {
+			docs = append(docs, c)
+		}
+	}
+	return docs
+}
+
+// roleIndex returns the role's statement index, building it on first use;
+// nil for an unknown role. The caller holds mu (read or write).
+func (e *Engine) roleIndex(name string) *roleIndex {
+	e.idxMu.Lock()
+	defer e.idxMu.Unlock()
+	if ix, ok := e.idx[name]; ok {
+		return ix
+	}
+	if _, ok := e.roles[name]; !ok {
+		return nil
+	}
+	ix := newRoleIndex(e.roleDocs(name))
+	if e.idx == nil {
+		e.idx = map[string]*roleIndex{}
+	}
+	e.idx[name] = ix
+	return ix
+}
+
+// finish applies what follows the roles' verdict: default deny, the access
+// key's narrowing policy and step-up MFA.
+func (e *Engine) finish(p Principal, action, resource string, r Request, allowReason string, act func() map[string]any) Decision {
 	if allowReason == "" {
 		return Decision{Reason: fmt.Sprintf("no statement allows %s on %s", action, resource)}
 	}
@@ -313,34 +399,44 @@ func (e *Engine) Decide(p Principal, action, resource string, r Request) Decisio
 // evaluate returns the document's verdict: denied if any matching Deny
 // (a Deny whose condition fails to evaluate counts: fail closed), else
 // allowed if any matching Allow whose condition holds.
-func (c *Compiled) evaluate(p Principal, action, resource string, act map[string]any) (verdict, string) {
+func (c *Compiled) evaluate(p Principal, action, resource string, act func() map[string]any) (verdict, string) {
 	v, why := noMatch, ""
-	for i, s := range c.doc.Statement {
-		if !matchAny(s.Action, action, true, p) || !matchAny(s.Resource, resource, false, p) {
-			continue
-		}
-		holds := true
-		if prg := c.progs[i]; prg != nil {
-			ok, err := evalCondition(prg, act)
-			holds = ok || (err != nil && s.Effect == Deny)
-		}
-		if !holds {
-			continue
-		}
-		name := c.name
-		if s.Sid != "" {
-			name += "/" + s.Sid
-		} else {
-			name += fmt.Sprintf("/statement %d", i)
-		}
-		if s.Effect == Deny {
-			return denied, "denied by " + name
-		}
-		if v == noMatch {
-			v, why = allowed, "allowed by "+name
+	for i := range c.doc.Statement {
+		sv, swhy := c.evalStatement(i, p, action, resource, act)
+		switch {
+		case sv == denied:
+			return denied, swhy
+		case sv == allowed && v == noMatch:
+			v, why = allowed, swhy
 		}
 	}
 	return v, why
+}
+
+// evalStatement returns statement i's verdict: noMatch when its action or
+// resource does not match or its condition does not hold (a Deny whose
+// condition fails to evaluate holds: fail closed).
+func (c *Compiled) evalStatement(i int, p Principal, action, resource string, act func() map[string]any) (verdict, string) {
+	s := &c.doc.Statement[i]
+	if !matchAny(s.Action, action, true, p) || !matchAny(s.Resource, resource, false, p) {
+		return noMatch, ""
+	}
+	if prg := c.progs[i]; prg != nil {
+		ok, err := evalCondition(prg, act())
+		if !(ok || (err != nil && s.Effect == Deny)) {
+			return noMatch, ""
+		}
+	}
+	name := c.name
+	if s.Sid != "" {
+		name += "/" + s.Sid
+	} else {
+		name += fmt.Sprintf("/statement %d", i)
+	}
+	if s.Effect == Deny {
+		return denied, "denied by " + name
+	}
+	return allowed, "allowed by " + name
 }
 
 // matchAny matches value against patterns; actions ignore case; resource

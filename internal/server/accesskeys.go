@@ -30,6 +30,7 @@ type accessKeys struct {
 	store meta.Store
 	keys  sealer
 	now   func() time.Time
+	cache *identityCache // nil: read the store every time
 }
 
 func secretAD(id string) []byte { return []byte("coffer/accesskey/" + id) }
@@ -37,7 +38,7 @@ func secretAD(id string) []byte { return []byte("coffer/accesskey/" + id) }
 // SecretKey implements sigv4.Credentials. Unknown and expired keys get the
 // same answer.
 func (a *accessKeys) SecretKey(ctx context.Context, id string) (string, error) {
-	k, err := a.store.GetAccessKey(ctx, id)
+	k, err := a.cache.accessKey(ctx, a.store, id)
 	if errors.Is(err, meta.ErrNoSuchAccessKey) {
 		return "", sigv4.ErrUnknownAccessKey
 	}
@@ -51,6 +52,7 @@ func (a *accessKeys) SecretKey(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("open secret of access key %s: %w", id, err)
 	}
+	rememberKey(ctx, k)
 	return string(secret), nil
 }
 

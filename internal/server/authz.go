@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/policy"
 	"github.com/coffer-vault/coffer/internal/s3api"
@@ -25,6 +24,8 @@ type keyAuthz struct {
 	// object.size (scanapi.go).
 	labels func(ctx context.Context, bucket, key string) (vault.ObjectLabels, error)
 	log    *slog.Logger // nil: slog.Default()
+	// cache, when set, keeps key and owner records between writes.
+	cache *identityCache
 
 	mu sync.Mutex
 	// touched is when each key's LastUsed was last written: at most one
@@ -130,7 +131,7 @@ func (e *errDenied) Error() string { return e.reason }
 // it is that user's key like any other (dangerous actions then need a key
 // minted with `coffer key create --mfa`).
 func (a *keyAuthz) principal(ctx context.Context, accessKeyID string) (policy.Principal, error) {
-	k, err := a.store.GetAccessKey(ctx, accessKeyID)
+	k, err := getAccessKey(ctx, a.cache, a.store, accessKeyID)
 	if err != nil {
 		return policy.Principal{}, fmt.Errorf("access key: %w", err)
 	}
@@ -144,15 +145,13 @@ func (a *keyAuthz) principal(ctx context.Context, accessKeyID string) (policy.Pr
 			return policy.Principal{}, &errDenied{"the access key's policy is not valid"}
 		}
 	}
-	u, err := a.store.GetUser(ctx, k.Owner)
+	u, roles, err := a.cache.user(ctx, a.store, k.Owner)
 	switch {
 	case err == nil:
 		if a.now().Before(u.LockedUntil) {
 			return policy.Principal{}, &errDenied{"the key's owner is locked"}
 		}
-		if p.Roles, err = auth.EffectiveRoles(ctx, a.store, u); err != nil {
-			return policy.Principal{}, err
-		}
+		p.Roles = roles
 	case errors.Is(err, meta.ErrNoSuchUser) && k.Owner == adminOwner:
 		p.Roles = []string{"admin"}
 		p.MFA, p.MFAAt = true, a.now()

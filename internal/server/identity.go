@@ -128,6 +128,7 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /admin/v1/policies/{name}", a.session(a.handleDeletePolicy))
 	mux.HandleFunc("DELETE /admin/v1/roles/{name}", a.session(a.handleDeleteRole))
 	mux.HandleFunc("DELETE /admin/v1/groups/{name}", a.session(a.handleDeleteGroup))
+	a.stepUpRoutes(mux)
 }
 
 // readJSON decodes a bounded JSON body, refusing unknown fields.
@@ -267,18 +268,18 @@ func (a *identityAPI) allowed(w http.ResponseWriter, r *http.Request, action, re
 	auditOf(r).describe(action, resource)
 	// A role that needs MFA at login gets nothing but enrolment from a
 	// session without an MFA proof.
-	if !id.MFA && action != "admin:EnrollMFA" && a.mfaAtLogin(id.Roles) {
+	if !id.MFA && action != "admin:EnrollMFA" && action != "admin:VerifyMFA" && a.mfaAtLogin(id.Roles) {
 		writeJSONError(w, http.StatusForbidden, "MFARequired", "your role requires MFA: enrol (coffer mfa enroll) and log in with a one-time code")
 		return false
 	}
 	d := a.policy.Decide(policy.Principal{User: id.User, Roles: id.Roles, MFA: id.MFA, MFAAt: id.MFAAt},
-		action, resource, policy.Request{Time: time.Now(), IP: clientIP(r)})
+		action, resource, policy.Request{Time: a.now(), IP: clientIP(r)})
 	if d.Allow {
 		return a.ledger.permit(w, r)
 	}
 	a.log.Info("admin access denied", "user", id.User, "action", action, "resource", resource, "reason", d.Reason)
 	if d.RequireMFA {
-		writeJSONError(w, http.StatusForbidden, "MFARequired", fmt.Sprintf("%s needs a fresh MFA proof: log in again with a one-time code", action))
+		writeJSONError(w, http.StatusForbidden, "MFARequired", stepUpMessage(action, id, a.now()))
 		return false
 	}
 	writeJSONError(w, http.StatusForbidden, "AccessDenied", d.Reason)
@@ -542,7 +543,7 @@ func (a *identityAPI) handleCreateAccessKey(w http.ResponseWriter, r *http.Reque
 	var mfaAt time.Time
 	if req.MFA {
 		if !id.MFA || now.Sub(id.MFAAt) > policy.StepUpWindow {
-			writeJSONError(w, http.StatusForbidden, "MFARequired", "an MFA key needs a session with a fresh MFA proof: log in again with a one-time code")
+			writeJSONError(w, http.StatusForbidden, "MFARequired", "an MFA key needs a session with a fresh MFA proof: run `coffer mfa verify` (or log in again with a one-time code)")
 			return
 		}
 		mfaAt = id.MFAAt

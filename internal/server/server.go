@@ -79,6 +79,8 @@ type Config struct {
 
 	// connState is a test hook for http.Server.ConnState.
 	connState func(net.Conn, http.ConnState)
+	// now is a test hook for the identity service's clock (nil: time.Now).
+	now func() time.Time
 }
 
 // Credentials are the bootstrap admin's access key, as written to
@@ -200,7 +202,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		log.Info("removed orphaned blobs left by a crash", "count", n)
 	}
 
-	keys := &accessKeys{store: s.store, keys: keyring, now: time.Now}
+	idCache := newIdentityCache(s.store)
+	keys := &accessKeys{store: s.store, keys: keyring, now: time.Now, cache: idCache}
 	verifier := &sigv4.Verifier{Creds: keys, Region: cfg.Region}
 
 	// Listener first, so the endpoint (with its real port) goes into the
@@ -261,7 +264,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	ids, err := auth.New(auth.Config{
-		Store: s.store, Sealer: keyring,
+		Store: s.store, Sealer: keyring, Now: cfg.now,
 		MFARequired: func(roles []string) bool {
 			for _, name := range roles {
 				if r, err := engine.Role(name); err == nil && r.MFAAtLogin {
@@ -280,7 +283,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.setupTok = tok
 
-	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now, labels: s.vault.Labels, log: log}
+	authz := &keyAuthz{store: s.store, engine: engine, now: time.Now, labels: s.vault.Labels, log: log, cache: idCache}
 	mux := http.NewServeMux()
 	idAPI := &identityAPI{auth: ids, policy: engine, store: s.store, setup: setup, keys: keys, policies: s.store, ledger: s.ledger, log: log}
 	idAPI.routes(mux)
@@ -326,7 +329,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("audit ledger: record start: %w", err)
 	}
 	s.http = &http.Server{
-		Handler:           top,
+		Handler:           withKeyMemo(top),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

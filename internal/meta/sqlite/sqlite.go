@@ -37,6 +37,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,7 +71,17 @@ type Store struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+
+	// gen counts write batches; see WriteGeneration.
+	gen atomic.Uint64
 }
+
+// WriteGeneration changes whenever a write may have changed the database:
+// it is bumped after each write batch commits (or fails) and before any
+// of the batch's callers is answered. A value read before a read of the
+// database and still current later proves that nothing was written in
+// between, which lets callers cache records without a time-to-live.
+func (s *Store) WriteGeneration() uint64 { return s.gen.Load() }
 
 var _ meta.Store = (*Store)(nil)
 
@@ -300,6 +311,7 @@ func (s *Store) commitBatch(batch []*writeReq) {
 	ctx := context.Background()
 	errs := make([]error, len(batch))
 	reply := func() {
+		s.gen.Add(1) // before any caller learns of the write
 		for i, r := range batch {
 			r.res <- errs[i]
 		}
