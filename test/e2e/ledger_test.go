@@ -26,14 +26,68 @@ func (c *coffer) health() int {
 	return resp.StatusCode
 }
 
-// TestLedgerFullFailsClosed runs the real server with its audit ledger on a
-// 4 MiB tmpfs of its own and fills that filesystem: the ledger can no
-// longer publish, /health turns unhealthy, and from then on writes, deletes
-// and reads get 503 and change nothing. After space is freed and the
-// server restarted, the refused writes are absent, the earlier objects are
-// intact, and the ledger verifies.
-func TestLedgerFullFailsClosed(t *testing.T) {
-	t.Parallel()
+// TestLedgerFailsClosed runs the real server with its audit ledger on a
+// 4 MiB tmpfs of its own and takes the ledger's storage away under it:
+// the filesystem filled to the last byte, or the ledger directory made
+// read-only (a read-only bind mount: as root, file modes would not stop
+// writes). The ledger can no longer publish, /health turns unhealthy, and
+// from then on writes, deletes and reads get 503 and change nothing. After
+// the storage is given back and the server restarted, the refused writes
+// are absent, the earlier objects are intact, and the ledger verifies.
+func TestLedgerFailsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		breakIt func(t *testing.T, ns *mountNS, hostAuditDir, auditDir string) (repair func())
+	}{
+		{"full", func(t *testing.T, _ *mountNS, hostAuditDir, _ string) func() {
+			filler := filepath.Join(hostAuditDir, "filler")
+			fill(t, filler)
+			return func() {
+				if err := os.Remove(filler); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"read-only", func(t *testing.T, ns *mountNS, hostAuditDir, auditDir string) func() {
+			ns.run("mount", "--bind", auditDir, auditDir)
+			ns.run("mount", "-o", "remount,bind,ro", auditDir)
+			if err := os.WriteFile(filepath.Join(hostAuditDir, "probe"), nil, 0o600); err == nil {
+				t.Fatal("the bind mount did not make the ledger directory read-only")
+			}
+			return func() { ns.run("umount", auditDir) }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ledgerFailsClosed(t, tc.breakIt)
+		})
+	}
+}
+
+// fill writes path until its filesystem has no byte left.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for len(chunk) > 1 { // the last partial chunk
+		chunk = chunk[:len(chunk)/2]
+		f.Write(chunk)
+	}
+}
+
+func ledgerFailsClosed(t *testing.T, breakIt func(t *testing.T, ns *mountNS, hostAuditDir, auditDir string) (repair func())) {
 	ns := newTmpfsNamespace(t, "4m")
 	dataDir := t.TempDir()
 	auditDir := filepath.Join(ns.mnt, "audit")
@@ -54,51 +108,28 @@ func TestLedgerFullFailsClosed(t *testing.T) {
 	if err := put("before"); err != nil {
 		t.Fatal(err)
 	}
-
-	// Fill the ledger's filesystem to the last byte.
-	filler := filepath.Join(opts.hostRoot+auditDir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	for len(chunk) > 1 { // the last partial chunk
-		chunk = chunk[:len(chunk)/2]
-		f.Write(chunk)
-	}
-	f.Close()
+	repair := breakIt(t, ns, opts.hostRoot+auditDir, auditDir)
 
 	// The ledger notices at its next checkpoint (within about a second).
 	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; srv.health() != http.StatusServiceUnavailable; i++ {
+	for srv.health() != http.StatusServiceUnavailable {
 		if time.Now().After(deadline) {
-			t.Fatal("the server stayed healthy with its ledger's filesystem full")
+			t.Fatal("the server stayed healthy without storage for its ledger")
 		}
 		put("poke") // events keep coming, as they would
 		time.Sleep(50 * time.Millisecond)
 	}
-	wantServiceUnavailable(t, "PUT with a full ledger", put("refused"))
-	wantServiceUnavailable(t, "DELETE with a full ledger", mc.RemoveObject(ctx, bucket, "before", minio.RemoveObjectOptions{}))
-	_, err = readObject(mc, bucket, "before", 0, -1)
-	wantServiceUnavailable(t, "GET with a full ledger", err)
+	wantServiceUnavailable(t, "PUT without a ledger", put("refused"))
+	wantServiceUnavailable(t, "DELETE without a ledger", mc.RemoveObject(ctx, bucket, "before", minio.RemoveObjectOptions{}))
+	_, err := readObject(mc, bucket, "before", 0, -1)
+	wantServiceUnavailable(t, "GET without a ledger", err)
 	srv.kill()
 
-	// Free the space and start again.
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
+	// Give the storage back and start again.
+	repair()
 	srv = startCoffer(t, dataDir, opts)
 	mc = srv.minio(1)
-	keys := remoteKeys(t, mc, bucket)
-	for _, k := range keys {
+	for _, k := range remoteKeys(t, mc, bucket) {
 		if k == "refused" {
 			t.Error("a PUT refused for want of a ledger stored its object")
 		}
@@ -109,6 +140,6 @@ func TestLedgerFullFailsClosed(t *testing.T) {
 	srv.stop()
 	out, err := exec.Command(cofferBin, "audit", "verify", "--data-dir", dataDir, opts.hostRoot+auditDir).CombinedOutput()
 	if err != nil {
-		t.Fatalf("audit verify after the full ledger: %v\n%s", err, out)
+		t.Fatalf("audit verify after the ledger came back: %v\n%s", err, out)
 	}
 }
