@@ -52,21 +52,38 @@ func (e *adminError) friendly() string {
 // adminCall sends a SigV4-signed request to the admin plane and decodes a
 // JSON reply into out (if non-nil).
 func (r *remote) adminCall(ctx context.Context, method, path string, body []byte, out any) error {
+	req, err := r.adminRequest(ctx, method, path, body, "", true)
+	if err != nil {
+		return err
+	}
+	return r.doAdmin(req, out)
+}
+
+// adminRequest builds a request to the admin plane (path is below
+// /admin/v1 and may carry a query). It carries the session token when
+// token is set, else it is SigV4-signed with the alias's access key when
+// sign is set, else it is unauthenticated (login, setup).
+func (r *remote) adminRequest(ctx context.Context, method, path string, body []byte, token string, sign bool) (*http.Request, error) {
 	u := *r.endpoint
 	p, query, _ := strings.Cut(path, "?")
 	u.Path, u.RawQuery = adminPrefix+p, query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sum := sha256.Sum256(body)
-	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
 	req.Header.Set("Accept", "application/json")
 	if len(body) > 0 {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req = signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region)
-	return r.doAdmin(req, out)
+	switch {
+	case token != "":
+		req.Header.Set("Authorization", "Bearer "+token)
+	case sign:
+		sum := sha256.Sum256(body)
+		req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+		req = signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region)
+	}
+	return req, nil
 }
 
 // doAdmin sends an admin-plane request and decodes the JSON reply into out

@@ -7,11 +7,9 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +22,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/minio/minio-go/v7/pkg/signer"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/coffer-vault/coffer/internal/audit"
@@ -234,18 +231,11 @@ data or ledger directory, or from the server behind ALIAS.`)
 // auditCall calls the audit admin API on alias: with the session token when
 // logged in (coffer login), else signed with the alias's access key.
 func (a *app) auditCall(ctx context.Context, aliasName string, cf *commonFlags, method, path string, out any) error {
-	name, err := aliasOnly("audit", aliasName)
+	r, req, err := a.auditRequest(ctx, aliasName, cf, method, path)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, cf)
-	if err != nil {
-		return err
-	}
-	if m, _, err := a.loadSessions(); err == nil && m[name] != "" {
-		return r.sessionCall(ctx, method, path, m[name], nil, out)
-	}
-	return r.adminCall(ctx, method, path, nil, out)
+	return r.doAdmin(req, out)
 }
 
 func parseIndex(fs *flagSet, s string) (int64, error) {
@@ -507,7 +497,7 @@ func transportWithCA(caFile string, insecure bool) (*http.Transport, error) {
 // auditRequest builds a request to the audit admin API on alias,
 // authenticated with the session token when logged in, else signed with
 // the alias's access key.
-func (a *app) auditRequest(ctx context.Context, aliasName string, cf *commonFlags, path string) (*remote, *http.Request, error) {
+func (a *app) auditRequest(ctx context.Context, aliasName string, cf *commonFlags, method, path string) (*remote, *http.Request, error) {
 	name, err := aliasOnly("audit", aliasName)
 	if err != nil {
 		return nil, nil, err
@@ -516,20 +506,15 @@ func (a *app) auditRequest(ctx context.Context, aliasName string, cf *commonFlag
 	if err != nil {
 		return nil, nil, err
 	}
-	u := *r.endpoint
-	p, query, _ := strings.Cut(path, "?")
-	u.Path, u.RawQuery = adminPrefix+p, query
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var tok string
+	if m, _, err := a.loadSessions(); err == nil {
+		tok = m[name]
+	}
+	req, err := r.adminRequest(ctx, method, path, nil, tok, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	if m, _, err := a.loadSessions(); err == nil && m[name] != "" {
-		req.Header.Set("Authorization", "Bearer "+m[name])
-		return r, req, nil
-	}
-	sum := sha256.Sum256(nil)
-	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
-	return r, signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region), nil
+	return r, req, nil
 }
 
 func (a *app) cmdAuditSearch(ctx context.Context, args []string) error {
@@ -632,7 +617,7 @@ anyone can check against the tree.`)
 	if follow {
 		q.Set("follow", "true")
 	}
-	r, req, err := a.auditRequest(ctx, pos[0], &fs.common, "/audit/tail?"+q.Encode())
+	r, req, err := a.auditRequest(ctx, pos[0], &fs.common, http.MethodGet, "/audit/tail?"+q.Encode())
 	if err != nil {
 		return err
 	}

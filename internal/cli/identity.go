@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,27 +67,16 @@ func (a *app) saveSession(alias, token string) error {
 // sessionCall sends a JSON request to the admin plane with the alias's
 // session token (token "" sends none) and decodes the reply into out.
 func (r *remote) sessionCall(ctx context.Context, method, path, token string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
 	}
-	u := *r.endpoint
-	p, query, _ := strings.Cut(path, "?")
-	u.Path, u.RawQuery = adminPrefix+p, query
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	req, err := r.adminRequest(ctx, method, path, body, token, false)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return r.doAdmin(req, out)
 }
