@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/minio/minio-go/v7/pkg/signer"
@@ -281,8 +280,7 @@ until the rewrap has finished.`)
 
 func (a *app) printKeyStatus(st keyStatus) {
 	fmt.Fprintf(a.stdout, "Current key version: %d\n\n", st.Current)
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tCREATED\tCURRENT\tDATA KEYS\tSEALED VALUES")
+	tw := a.newTable("VERSION\tCREATED\tCURRENT\tDATA KEYS\tSEALED VALUES")
 	for _, v := range st.Versions {
 		cur := ""
 		if v.Current {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/tabwriter"
 )
 
 const aliasUsage = `coffer alias SUBCOMMAND [ARGS...]
@@ -197,8 +196,7 @@ List the saved server profiles. Secret keys are hidden unless --show-secrets.`)
 		a.infof(&fs.common, "No aliases. Add one with `coffer alias set` or `coffer alias import`.\n")
 		return nil
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALIAS\tURL\tACCESS KEY\tSECRET KEY\tREGION\tCA")
+	tw := a.newTable("ALIAS\tURL\tACCESS KEY\tSECRET KEY\tREGION\tCA")
 	for _, v := range views {
 		secret := "********"
 		if show {

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -570,8 +569,7 @@ a prefix such as 's3:*'; times are RFC 3339 or a duration ago ("24h").`)
 	if fs.common.json {
 		return a.printJSON(out)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INDEX\tTIME\tACTOR\tACTION\tRESOURCE\tOUTCOME\tSOURCE")
+	tw := a.newTable("INDEX\tTIME\tACTOR\tACTION\tRESOURCE\tOUTCOME\tSOURCE")
 	for _, h := range out.Hits {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Index, h.Time.UTC().Format(time.RFC3339), dash(h.Actor), h.Action, dash(h.Resource), h.Outcome, dash(h.SourceIP))
 	}

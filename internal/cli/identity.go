@@ -178,57 +178,91 @@ configuration. On a server's first start, create the first admin with
 	return nil
 }
 
-// sessionRemote connects to an alias and returns its saved session token.
-func (a *app) sessionRemote(cmd string, aliasArg string, cf *commonFlags) (*remote, string, string, error) {
-	name, err := aliasOnly(cmd, aliasArg)
+// adminSession is a logged-in alias: its connection and saved session token.
+type adminSession struct {
+	*remote
+	name  string // the alias
+	token string
+}
+
+// call sends a JSON request to the admin plane with the session's token.
+func (s *adminSession) call(ctx context.Context, method, path string, in, out any) error {
+	return s.sessionCall(ctx, method, path, s.token, in, out)
+}
+
+// openSession connects to the alias named by aliasArg and returns its saved
+// session; not being logged in is an error that says how to log in.
+func (a *app) openSession(fs *flagSet, aliasArg string) (*adminSession, error) {
+	name, err := aliasOnly(fs.cmd, aliasArg)
 	if err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
-	r, err := a.connect(name, cf)
+	r, err := a.connect(name, &fs.common)
 	if err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
 	m, _, err := a.loadSessions()
 	if err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
 	tok := m[name]
 	if tok == "" {
-		return nil, "", "", fmt.Errorf("not logged in to %s: run `coffer login %s`", name, name)
+		return nil, fmt.Errorf("not logged in to %s: run `coffer login %s`", name, name)
 	}
-	return r, name, tok, nil
+	return &adminSession{remote: r, name: name, token: tok}, nil
+}
+
+// parseSession parses the arguments of an admin-plane command that takes
+// exactly n positional arguments, the first one its ALIAS, and opens that
+// alias's session.
+func (a *app) parseSession(fs *flagSet, args []string, n int) ([]string, *adminSession, error) {
+	pos, err := a.parse(fs, args, n, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := a.openSession(fs, pos[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, s, nil
+}
+
+// report prints the outcome of an admin action: fields as JSON with
+// --json, else the sentence format makes.
+func (a *app) report(cf *commonFlags, fields map[string]any, format string, args ...any) error {
+	if cf.json {
+		return a.printJSON(fields)
+	}
+	fmt.Fprintf(a.stdout, format, args...)
+	return nil
+}
+
+// newTable starts an aligned table on stdout with its header row; the
+// caller writes tab-separated rows and flushes it.
+func (a *app) newTable(header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
 }
 
 func (a *app) cmdLogout(ctx context.Context, args []string) error {
 	fs := newFlags("logout", "coffer logout ALIAS\n\nEnd the admin-plane session on ALIAS.")
-	pos, err := a.parse(fs, args, 1, 1)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-	if err != nil {
+	if err := s.call(ctx, http.MethodPost, "/logout", nil, nil); err != nil {
+		return fmt.Errorf("log out of %s: %w", s.name, err)
+	}
+	if err := a.saveSession(s.name, ""); err != nil {
 		return err
 	}
-	if err := r.sessionCall(ctx, http.MethodPost, "/logout", tok, nil, nil); err != nil {
-		return fmt.Errorf("log out of %s: %w", name, err)
-	}
-	if err := a.saveSession(name, ""); err != nil {
-		return err
-	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "alias": name})
-	}
-	fmt.Fprintf(a.stdout, "Logged out of %s.\n", name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", "alias": s.name}, "Logged out of %s.\n", s.name)
 }
 
 func (a *app) cmdWhoami(ctx context.Context, args []string) error {
 	fs := newFlags("whoami", "coffer whoami ALIAS\n\nShow who the saved session on ALIAS belongs to.")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -237,8 +271,8 @@ func (a *app) cmdWhoami(ctx context.Context, args []string) error {
 		Roles []string `json:"roles"`
 		MFA   bool     `json:"mfa"`
 	}
-	if err := r.sessionCall(ctx, http.MethodGet, "/whoami", tok, nil, &out); err != nil {
-		return fmt.Errorf("whoami on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodGet, "/whoami", nil, &out); err != nil {
+		return fmt.Errorf("whoami on %s: %w", s.name, err)
 	}
 	if fs.common.json {
 		return a.printJSON(out)
@@ -277,11 +311,7 @@ printed at its first start. Asks for the token and the new password.`)
 	if err := r.sessionCall(ctx, http.MethodPost, "/setup", "", map[string]string{"token": token, "user": user, "password": password}, nil); err != nil {
 		return fmt.Errorf("setup on %s: %w", name, err)
 	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "alias": name, "user": user})
-	}
-	fmt.Fprintf(a.stdout, "Created admin user %s on %s. Next: coffer login %s --user %s, then coffer mfa enroll %s.\n", user, name, name, user, name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", "alias": name, "user": user}, "Created admin user %s on %s. Next: coffer login %s --user %s, then coffer mfa enroll %s.\n", user, name, name, user, name)
 }
 
 func (a *app) cmdMFA(ctx context.Context, args []string) error {
@@ -301,31 +331,19 @@ each shown once. Enrolment ends your sessions; log in again with a code.`)
 	}
 	if args[0] == "reset" {
 		rfs := newFlags("mfa reset", "coffer mfa reset ALIAS USER\n\nRemove USER's authenticator and recovery codes (a lost phone) and end their sessions; they enrol again. Needs a fresh MFA proof.")
-		pos, err := a.parse(rfs, args[1:], 2, 2)
+		pos, s, err := a.parseSession(rfs, args[1:], 2)
 		if err != nil {
 			return err
 		}
-		r, name, tok, err := a.sessionRemote(rfs.cmd, pos[0], &rfs.common)
-		if err != nil {
-			return err
+		if err := s.call(ctx, http.MethodDelete, "/users/"+url.PathEscape(pos[1])+"/mfa", nil, nil); err != nil {
+			return fmt.Errorf("reset the MFA of %s on %s: %w", pos[1], s.name, err)
 		}
-		if err := r.sessionCall(ctx, http.MethodDelete, "/users/"+url.PathEscape(pos[1])+"/mfa", tok, nil, nil); err != nil {
-			return fmt.Errorf("reset the MFA of %s on %s: %w", pos[1], name, err)
-		}
-		if rfs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1]})
-		}
-		fmt.Fprintf(a.stdout, "MFA of %s reset on %s; they must enrol again.\n", pos[1], name)
-		return nil
+		return a.report(&rfs.common, map[string]any{"status": "success", "user": pos[1]}, "MFA of %s reset on %s; they must enrol again.\n", pos[1], s.name)
 	}
 	if args[0] != "enroll" {
 		return usagef("mfa", "mfa: the subcommands are enroll, verify, recovery-codes and reset")
 	}
-	pos, err := a.parse(fs, args[1:], 1, 1)
-	if err != nil {
-		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	_, s, err := a.parseSession(fs, args[1:], 1)
 	if err != nil {
 		return err
 	}
@@ -333,15 +351,15 @@ each shown once. Enrolment ends your sessions; log in again with a code.`)
 		URI   string   `json:"otpauth_uri"`
 		Codes []string `json:"recovery_codes"`
 	}
-	if err := r.sessionCall(ctx, http.MethodPost, "/mfa/totp", tok, nil, &out); err != nil {
-		return fmt.Errorf("enrol MFA on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodPost, "/mfa/totp", nil, &out); err != nil {
+		return fmt.Errorf("enrol MFA on %s: %w", s.name, err)
 	}
-	_ = a.saveSession(name, "")
+	_ = a.saveSession(s.name, "")
 	if fs.common.json {
 		return a.printJSON(out)
 	}
 	printEnrolment(a.stdout, out.URI, out.Codes)
-	fmt.Fprintf(a.stdout, "\nLog in again: coffer login %s\n", name)
+	fmt.Fprintf(a.stdout, "\nLog in again: coffer login %s\n", s.name)
 	return nil
 }
 
@@ -355,11 +373,7 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		fs := newFlags("user add", "coffer user add ALIAS NAME --role ROLE[,ROLE]\n\nCreate a user; asks for the password.")
 		var roles string
 		fs.StringVar(&roles, "role", "viewer", "comma-separated roles")
-		pos, err := a.parse(fs, args[1:], 2, 2)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		pos, s, err := a.parseSession(fs, args[1:], 2)
 		if err != nil {
 			return err
 		}
@@ -368,21 +382,13 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 			return err
 		}
 		body := map[string]any{"name": pos[1], "password": password, "roles": strings.Split(roles, ",")}
-		if err := r.sessionCall(ctx, http.MethodPost, "/users", tok, body, nil); err != nil {
-			return fmt.Errorf("add user on %s: %w", name, err)
+		if err := s.call(ctx, http.MethodPost, "/users", body, nil); err != nil {
+			return fmt.Errorf("add user on %s: %w", s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")})
-		}
-		fmt.Fprintf(a.stdout, "User %s created on %s with roles %s.\n", pos[1], name, roles)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")}, "User %s created on %s with roles %s.\n", pos[1], s.name, roles)
 	case "ls":
 		fs := newFlags("user ls", "coffer user ls ALIAS\n\nList users.")
-		pos, err := a.parse(fs, args[1:], 1, 1)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		_, s, err := a.parseSession(fs, args[1:], 1)
 		if err != nil {
 			return err
 		}
@@ -392,25 +398,20 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 			MFA    bool     `json:"mfa"`
 			Locked bool     `json:"locked"`
 		}
-		if err := r.sessionCall(ctx, http.MethodGet, "/users", tok, nil, &out); err != nil {
-			return fmt.Errorf("list users on %s: %w", name, err)
+		if err := s.call(ctx, http.MethodGet, "/users", nil, &out); err != nil {
+			return fmt.Errorf("list users on %s: %w", s.name, err)
 		}
 		if fs.common.json {
 			return a.printJSON(out)
 		}
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "USER\tROLES\tMFA\tLOCKED")
+		tw := a.newTable("USER\tROLES\tMFA\tLOCKED")
 		for _, u := range out {
 			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", u.Name, strings.Join(u.Roles, ","), u.MFA, u.Locked)
 		}
 		return tw.Flush()
 	case "rm", "lock", "unlock":
 		fs := newFlags("user "+sub, "coffer user "+sub+" ALIAS NAME")
-		pos, err := a.parse(fs, args[1:], 2, 2)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		pos, s, err := a.parseSession(fs, args[1:], 2)
 		if err != nil {
 			return err
 		}
@@ -418,14 +419,10 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		if sub == "rm" {
 			method, path = http.MethodDelete, "/users/"+url.PathEscape(pos[1])
 		}
-		if err := r.sessionCall(ctx, method, path, tok, nil, nil); err != nil {
-			return fmt.Errorf("user %s %s on %s: %w", sub, pos[1], name, err)
+		if err := s.call(ctx, method, path, nil, nil); err != nil {
+			return fmt.Errorf("user %s %s on %s: %w", sub, pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "action": sub})
-		}
-		fmt.Fprintf(a.stdout, "User %s %s on %s.\n", pos[1], done, name)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1], "action": sub}, "User %s %s on %s.\n", pos[1], done, s.name)
 	case "roles":
 		fs := newFlags("user roles", "coffer user roles ALIAS NAME --role ROLE[,ROLE]\n\nSet a user's roles (replaces them). Needs a fresh MFA proof.")
 		var roles string
@@ -437,27 +434,19 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		if roles == "" {
 			return usagef(fs.cmd, "user roles: --role is required")
 		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		s, err := a.openSession(fs, pos[0])
 		if err != nil {
 			return err
 		}
-		if err := r.sessionCall(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/roles", tok, map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
-			return fmt.Errorf("set the roles of %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/roles", map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
+			return fmt.Errorf("set the roles of %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")})
-		}
-		fmt.Fprintf(a.stdout, "User %s on %s now has roles %s.\n", pos[1], name, roles)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")}, "User %s on %s now has roles %s.\n", pos[1], s.name, roles)
 	case "groups":
 		fs := newFlags("user groups", "coffer user groups ALIAS NAME --group G[,G]\n\nSet a user's groups (replaces them; --group '' clears). Needs a fresh MFA proof.")
 		var groups string
 		fs.StringVar(&groups, "group", "", "comma-separated groups")
-		pos, err := a.parse(fs, args[1:], 2, 2)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		pos, s, err := a.parseSession(fs, args[1:], 2)
 		if err != nil {
 			return err
 		}
@@ -465,21 +454,13 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		if groups != "" {
 			list = strings.Split(groups, ",")
 		}
-		if err := r.sessionCall(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/groups", tok, map[string]any{"groups": list}, nil); err != nil {
-			return fmt.Errorf("set the groups of %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/groups", map[string]any{"groups": list}, nil); err != nil {
+			return fmt.Errorf("set the groups of %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "groups": list})
-		}
-		fmt.Fprintf(a.stdout, "User %s on %s is now in groups %s.\n", pos[1], name, strings.Join(list, ","))
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1], "groups": list}, "User %s on %s is now in groups %s.\n", pos[1], s.name, strings.Join(list, ","))
 	case "passwd":
 		fs := newFlags("user passwd", "coffer user passwd ALIAS NAME\n\nChange a password: your own (asks for the current one) or, as an administrator, another user's.")
-		pos, err := a.parse(fs, args[1:], 2, 2)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		pos, s, err := a.parseSession(fs, args[1:], 2)
 		if err != nil {
 			return err
 		}
@@ -492,14 +473,10 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 			return err
 		}
 		body := map[string]string{"current_password": current, "password": password}
-		if err := r.sessionCall(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/password", tok, body, nil); err != nil {
-			return fmt.Errorf("change the password of %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/password", body, nil); err != nil {
+			return fmt.Errorf("change the password of %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1]})
-		}
-		fmt.Fprintf(a.stdout, "Password of %s changed on %s; its sessions have ended.\n", pos[1], name)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1]}, "Password of %s changed on %s; its sessions have ended.\n", pos[1], s.name)
 	}
 	return usagef("user", "user: the subcommands are add, ls, rm, passwd, roles, groups, lock and unlock")
 }
@@ -539,7 +516,7 @@ user had just given an MFA proof.`)
 	if user == "" || action == "" || resource == "" {
 		return usagef(fs.cmd, "policy explain: --user, --action and --resource are required")
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	s, err := a.openSession(fs, pos[0])
 	if err != nil {
 		return err
 	}
@@ -552,8 +529,8 @@ user had just given an MFA proof.`)
 		RequireMFA bool   `json:"require_mfa"`
 		Reason     string `json:"reason"`
 	}
-	if err := r.sessionCall(ctx, http.MethodGet, "/explain?"+q.Encode(), tok, nil, &out); err != nil {
-		return fmt.Errorf("policy explain on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodGet, "/explain?"+q.Encode(), nil, &out); err != nil {
+		return fmt.Errorf("policy explain on %s: %w", s.name, err)
 	}
 	if fs.common.json {
 		return a.printJSON(out)
@@ -608,7 +585,7 @@ shown once.`)
 			return usagef(fs.cmd, "%v", err)
 		}
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	s, err := a.openSession(fs, pos[0])
 	if err != nil {
 		return err
 	}
@@ -621,11 +598,11 @@ shown once.`)
 	if keyPolicy != nil {
 		body["policy"] = keyPolicy
 	}
-	if err := r.sessionCall(ctx, http.MethodPost, "/access-keys", tok, body, &out); err != nil {
-		return fmt.Errorf("create an access key on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodPost, "/access-keys", body, &out); err != nil {
+		return fmt.Errorf("create an access key on %s: %w", s.name, err)
 	}
 	if saveAs != "" {
-		al := r.alias
+		al := s.alias
 		al.AccessKey, al.SecretKey = out.AccessKey, out.SecretKey
 		if err := a.saveAlias(saveAs, al); err != nil {
 			return err
@@ -648,11 +625,7 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 	fs := newFlags("key ls", "coffer key ls ALIAS [--user NAME]\n\nList S3 access keys: yours, or NAME's (administrators).")
 	var user string
 	fs.StringVar(&user, "user", "", "whose keys (default: yours)")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -668,14 +641,13 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 		MFA      bool            `json:"mfa"`
 		Policy   json.RawMessage `json:"policy,omitempty"`
 	}
-	if err := r.sessionCall(ctx, http.MethodGet, path, tok, nil, &out); err != nil {
-		return fmt.Errorf("list access keys on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return fmt.Errorf("list access keys on %s: %w", s.name, err)
 	}
 	if fs.common.json {
 		return a.printJSON(out)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCESS KEY\tCREATED\tLAST USED\tEXPIRES\tMFA\tPOLICY")
+	tw := a.newTable("ACCESS KEY\tCREATED\tLAST USED\tEXPIRES\tMFA\tPOLICY")
 	for _, k := range out {
 		exp, used, pol := "never", "never", "-"
 		if k.Expires != nil {
@@ -694,41 +666,29 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 
 func (a *app) cmdKeyRm(ctx context.Context, args []string) error {
 	fs := newFlags("key rm", "coffer key rm ALIAS ACCESS_KEY\n\nRevoke an S3 access key at once.")
-	pos, err := a.parse(fs, args, 2, 2)
+	pos, s, err := a.parseSession(fs, args, 2)
 	if err != nil {
 		return err
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-	if err != nil {
-		return err
+	if err := s.call(ctx, http.MethodDelete, "/access-keys/"+url.PathEscape(pos[1]), nil, nil); err != nil {
+		return fmt.Errorf("revoke %s on %s: %w", pos[1], s.name, err)
 	}
-	if err := r.sessionCall(ctx, http.MethodDelete, "/access-keys/"+url.PathEscape(pos[1]), tok, nil, nil); err != nil {
-		return fmt.Errorf("revoke %s on %s: %w", pos[1], name, err)
-	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "access_key": pos[1]})
-	}
-	fmt.Fprintf(a.stdout, "Access key %s revoked on %s.\n", pos[1], name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", "access_key": pos[1]}, "Access key %s revoked on %s.\n", pos[1], s.name)
 }
 
 // cmdPolicyStore is `policy add ALIAS NAME FILE` and `policy ls ALIAS`.
 func (a *app) cmdPolicyStore(ctx context.Context, args []string) error {
 	if args[0] == "ls" {
 		fs := newFlags("policy ls", "coffer policy ls ALIAS\n\nList policy names (built-in ones start with coffer-).")
-		pos, err := a.parse(fs, args[1:], 1, 1)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		_, s, err := a.parseSession(fs, args[1:], 1)
 		if err != nil {
 			return err
 		}
 		var out struct {
 			Policies []string `json:"policies"`
 		}
-		if err := r.sessionCall(ctx, http.MethodGet, "/policies", tok, nil, &out); err != nil {
-			return fmt.Errorf("list policies on %s: %w", name, err)
+		if err := s.call(ctx, http.MethodGet, "/policies", nil, &out); err != nil {
+			return fmt.Errorf("list policies on %s: %w", s.name, err)
 		}
 		if fs.common.json {
 			return a.printJSON(out)
@@ -747,18 +707,14 @@ func (a *app) cmdPolicyStore(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	s, err := a.openSession(fs, pos[0])
 	if err != nil {
 		return err
 	}
-	if err := r.sessionCall(ctx, http.MethodPut, "/policies/"+url.PathEscape(pos[1]), tok, json.RawMessage(doc), nil); err != nil {
-		return fmt.Errorf("store policy %s on %s: %w", pos[1], name, err)
+	if err := s.call(ctx, http.MethodPut, "/policies/"+url.PathEscape(pos[1]), json.RawMessage(doc), nil); err != nil {
+		return fmt.Errorf("store policy %s on %s: %w", pos[1], s.name, err)
 	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "policy": pos[1]})
-	}
-	fmt.Fprintf(a.stdout, "Policy %s stored on %s.\n", pos[1], name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", "policy": pos[1]}, "Policy %s stored on %s.\n", pos[1], s.name)
 }
 
 func (a *app) cmdRole(ctx context.Context, args []string) error {
@@ -769,11 +725,7 @@ func (a *app) cmdRole(ctx context.Context, args []string) error {
 	switch sub {
 	case "ls":
 		fs := newFlags("role ls", "coffer role ls ALIAS\n\nList roles with their policies.")
-		pos, err := a.parse(fs, args[1:], 1, 1)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		_, s, err := a.parseSession(fs, args[1:], 1)
 		if err != nil {
 			return err
 		}
@@ -783,14 +735,13 @@ func (a *app) cmdRole(ctx context.Context, args []string) error {
 			MFAAtLogin bool     `json:"mfa_at_login"`
 			Builtin    bool     `json:"builtin"`
 		}
-		if err := r.sessionCall(ctx, http.MethodGet, "/roles", tok, nil, &out); err != nil {
-			return fmt.Errorf("list roles on %s: %w", name, err)
+		if err := s.call(ctx, http.MethodGet, "/roles", nil, &out); err != nil {
+			return fmt.Errorf("list roles on %s: %w", s.name, err)
 		}
 		if fs.common.json {
 			return a.printJSON(out)
 		}
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ROLE\tPOLICIES\tMFA AT LOGIN\tBUILT-IN")
+		tw := a.newTable("ROLE\tPOLICIES\tMFA AT LOGIN\tBUILT-IN")
 		for _, r := range out {
 			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", r.Name, strings.Join(r.Policies, ","), r.MFAAtLogin, r.Builtin)
 		}
@@ -808,19 +759,15 @@ func (a *app) cmdRole(ctx context.Context, args []string) error {
 		if policies == "" {
 			return usagef(fs.cmd, "role add: --policy is required")
 		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		s, err := a.openSession(fs, pos[0])
 		if err != nil {
 			return err
 		}
 		body := map[string]any{"policies": strings.Split(policies, ","), "mfa_at_login": mfa}
-		if err := r.sessionCall(ctx, http.MethodPut, "/roles/"+url.PathEscape(pos[1]), tok, body, nil); err != nil {
-			return fmt.Errorf("store role %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/roles/"+url.PathEscape(pos[1]), body, nil); err != nil {
+			return fmt.Errorf("store role %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "role": pos[1]})
-		}
-		fmt.Fprintf(a.stdout, "Role %s stored on %s.\n", pos[1], name)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "role": pos[1]}, "Role %s stored on %s.\n", pos[1], s.name)
 	case "rm":
 		return a.cmdRemoveNamed(ctx, "role", args[1:])
 	}
@@ -835,11 +782,7 @@ func (a *app) cmdGroup(ctx context.Context, args []string) error {
 	switch sub {
 	case "ls":
 		fs := newFlags("group ls", "coffer group ls ALIAS\n\nList groups and their roles.")
-		pos, err := a.parse(fs, args[1:], 1, 1)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		_, s, err := a.parseSession(fs, args[1:], 1)
 		if err != nil {
 			return err
 		}
@@ -847,14 +790,13 @@ func (a *app) cmdGroup(ctx context.Context, args []string) error {
 			Name  string   `json:"name"`
 			Roles []string `json:"roles"`
 		}
-		if err := r.sessionCall(ctx, http.MethodGet, "/groups", tok, nil, &out); err != nil {
-			return fmt.Errorf("list groups on %s: %w", name, err)
+		if err := s.call(ctx, http.MethodGet, "/groups", nil, &out); err != nil {
+			return fmt.Errorf("list groups on %s: %w", s.name, err)
 		}
 		if fs.common.json {
 			return a.printJSON(out)
 		}
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "GROUP\tROLES")
+		tw := a.newTable("GROUP\tROLES")
 		for _, g := range out {
 			fmt.Fprintf(tw, "%s\t%s\n", g.Name, strings.Join(g.Roles, ","))
 		}
@@ -870,18 +812,14 @@ func (a *app) cmdGroup(ctx context.Context, args []string) error {
 		if roles == "" {
 			return usagef(fs.cmd, "group add: --role is required")
 		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		s, err := a.openSession(fs, pos[0])
 		if err != nil {
 			return err
 		}
-		if err := r.sessionCall(ctx, http.MethodPut, "/groups/"+url.PathEscape(pos[1]), tok, map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
-			return fmt.Errorf("store group %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/groups/"+url.PathEscape(pos[1]), map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
+			return fmt.Errorf("store group %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "group": pos[1]})
-		}
-		fmt.Fprintf(a.stdout, "Group %s stored on %s.\n", pos[1], name)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "group": pos[1]}, "Group %s stored on %s.\n", pos[1], s.name)
 	case "rm":
 		return a.cmdRemoveNamed(ctx, "group", args[1:])
 	}
