@@ -158,10 +158,10 @@ Subcommands:
   rm ALIAS ACCESS_KEY      revoke an access key`
 
 func (a *app) cmdKey(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("key", keyUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "rotate":
 		return a.cmdKeyRotate(ctx, args[1:])
@@ -173,12 +173,6 @@ func (a *app) cmdKey(ctx context.Context, args []string) error {
 		return a.cmdKeyLs(ctx, args[1:])
 	case "rm":
 		return a.cmdKeyRm(ctx, args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+keyUsage)
-		return errHelpShown
-	case "":
-		fmt.Fprintln(a.stderr, "Usage: "+keyUsage)
-		return usagef("", "key: missing subcommand")
 	}
 	return usagef("key", "key: unknown subcommand %q", sub)
 }

@@ -23,10 +23,10 @@ Without a configured "local" alias, "local" means the server whose data
 directory is $COFFER_DATA_DIR (or ./coffer-data).`
 
 func (a *app) cmdAlias(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("alias", aliasUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "set", "add":
 		return a.cmdAliasSet(args[1:])
@@ -36,12 +36,6 @@ func (a *app) cmdAlias(ctx context.Context, args []string) error {
 		return a.cmdAliasRm(args[1:])
 	case "import":
 		return a.cmdAliasImport(args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+aliasUsage)
-		return errHelpShown
-	case "":
-		fmt.Fprintln(a.stderr, "Usage: "+aliasUsage)
-		return usagef("", "alias: missing subcommand")
 	}
 	return usagef("alias", "alias: unknown subcommand %q", sub)
 }

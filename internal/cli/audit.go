@@ -43,10 +43,10 @@ Subcommands:
   witness-pubkey DATA_DIR                        print this server's witness key (for peers' --witness)`
 
 func (a *app) cmdAudit(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("audit", auditUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "verify":
 		return a.cmdAuditVerify(ctx, args[1:])
@@ -64,12 +64,6 @@ func (a *app) cmdAudit(ctx context.Context, args []string) error {
 		return a.cmdAuditTail(ctx, args[1:])
 	case "witness-pubkey":
 		return a.cmdAuditWitnessPubkey(ctx, args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+auditUsage)
-		return errHelpShown
-	case "":
-		fmt.Fprintln(a.stderr, "Usage: "+auditUsage)
-		return usagef("", "audit: missing subcommand")
 	}
 	return usagef("audit", "audit: unknown subcommand %q", sub)
 }

@@ -29,21 +29,15 @@ type sessionJSON struct {
 }
 
 func (a *app) cmdSession(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("session", sessionUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "ls":
 		return a.cmdSessionLs(ctx, args[1:])
 	case "rm":
 		return a.cmdSessionRm(ctx, args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+sessionUsage)
-		return errHelpShown
-	case "":
-		fmt.Fprintln(a.stderr, "Usage: "+sessionUsage)
-		return usagef("", "session: missing subcommand")
 	}
 	return usagef("session", "session: unknown subcommand %q (ls, rm)", sub)
 }

@@ -69,22 +69,6 @@ Subcommands:
   rm ALIAS NAME                 delete a group without members`
 )
 
-// subcommandHelp handles a command group's own help: "--help" (or "help")
-// prints usage to stdout; no subcommand at all prints it to stderr as a
-// usage error. It reports whether it handled args.
-func (a *app) subcommandHelp(cmd, usage string, args []string) (bool, error) {
-	if len(args) == 0 {
-		fmt.Fprintln(a.stderr, "Usage: "+usage)
-		return true, usagef("", "%s: missing subcommand", cmd)
-	}
-	switch args[0] {
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+usage)
-		return true, errHelpShown
-	}
-	return false, nil
-}
-
 // cmdMFAVerify is `coffer mfa verify ALIAS`: POST /admin/v1/mfa/verify.
 func (a *app) cmdMFAVerify(ctx context.Context, args []string) error {
 	fs := newFlags("mfa verify", `coffer mfa verify ALIAS [--recovery]
