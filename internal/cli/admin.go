@@ -186,6 +186,16 @@ func aliasOnly(cmd, s string) (string, error) {
 	return name, nil
 }
 
+// connectAlias connects to the alias arg names: a bare alias (a trailing
+// "/" is allowed), else a usage error of cmd.
+func (a *app) connectAlias(cmd, arg string, cf *commonFlags) (*remote, error) {
+	name, err := aliasOnly(cmd, arg)
+	if err != nil {
+		return nil, err
+	}
+	return a.connect(name, cf)
+}
+
 func (a *app) cmdKeyRotate(ctx context.Context, args []string) error {
 	fs := newFlags("key rotate", `coffer key rotate ALIAS
 
@@ -196,14 +206,11 @@ with `+"`coffer key status ALIAS --watch`"+`. Object data is not re-encrypted.`)
 	if err != nil {
 		return err
 	}
-	name, err := aliasOnly(fs.cmd, pos[0])
+	r, err := a.connectAlias(fs.cmd, pos[0], &fs.common)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, &fs.common)
-	if err != nil {
-		return err
-	}
+	name := r.name
 	var out struct {
 		Version int `json:"version"`
 	}
@@ -235,14 +242,11 @@ until the rewrap has finished.`)
 	if interval <= 0 {
 		return usagef(fs.cmd, "key status: --interval must be positive")
 	}
-	name, err := aliasOnly(fs.cmd, pos[0])
+	r, err := a.connectAlias(fs.cmd, pos[0], &fs.common)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, &fs.common)
-	if err != nil {
-		return err
-	}
+	name := r.name
 	for first := true; ; first = false {
 		var st keyStatus
 		if err := r.adminCall(ctx, http.MethodGet, "/keys", nil, &st); err != nil {

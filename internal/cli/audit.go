@@ -491,14 +491,11 @@ func transportWithCA(caFile string, insecure bool) (*http.Transport, error) {
 // authenticated with the session token when logged in, else signed with
 // the alias's access key.
 func (a *app) auditRequest(ctx context.Context, aliasName string, cf *commonFlags, method, path string) (*remote, *http.Request, error) {
-	name, err := aliasOnly("audit", aliasName)
+	r, err := a.connectAlias("audit", aliasName, cf)
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := a.connect(name, cf)
-	if err != nil {
-		return nil, nil, err
-	}
+	name := r.name
 	var tok string
 	if m, _, err := a.loadSessions(); err == nil {
 		tok = m[name]

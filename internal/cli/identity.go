@@ -123,14 +123,11 @@ configuration. On a server's first start, create the first admin with
 	if err != nil {
 		return err
 	}
-	name, err := aliasOnly(fs.cmd, pos[0])
+	r, err := a.connectAlias(fs.cmd, pos[0], &fs.common)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, &fs.common)
-	if err != nil {
-		return err
-	}
+	name := r.name
 	if user == "" {
 		if user, err = a.prompt("User: "); err != nil {
 			return err
@@ -193,14 +190,11 @@ func (s *adminSession) call(ctx context.Context, method, path string, in, out an
 // openSession connects to the alias named by aliasArg and returns its saved
 // session; not being logged in is an error that says how to log in.
 func (a *app) openSession(fs *flagSet, aliasArg string) (*adminSession, error) {
-	name, err := aliasOnly(fs.cmd, aliasArg)
+	r, err := a.connectAlias(fs.cmd, aliasArg, &fs.common)
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.connect(name, &fs.common)
-	if err != nil {
-		return nil, err
-	}
+	name := r.name
 	m, _, err := a.loadSessions()
 	if err != nil {
 		return nil, err
@@ -235,6 +229,23 @@ func (a *app) report(cf *commonFlags, fields map[string]any, format string, args
 	}
 	fmt.Fprintf(a.stdout, format, args...)
 	return nil
+}
+
+// fetch is the first half of a listing command: it parses the command's
+// only argument, ALIAS, GETs path into out and, with --json, prints out.
+// It reports whether the command is done (printed, or failed with err).
+func (a *app) fetch(ctx context.Context, fs *flagSet, args []string, path, what string, out any) (bool, error) {
+	_, s, err := a.parseSession(fs, args, 1)
+	if err != nil {
+		return true, err
+	}
+	if err := s.call(ctx, http.MethodGet, path, nil, out); err != nil {
+		return true, fmt.Errorf("list %s on %s: %w", what, s.name, err)
+	}
+	if fs.common.json {
+		return true, a.printJSON(out)
+	}
+	return false, nil
 }
 
 // newTable starts an aligned table on stdout with its header row; the
@@ -292,14 +303,11 @@ printed at its first start. Asks for the token and the new password.`)
 	if err != nil {
 		return err
 	}
-	name, err := aliasOnly(fs.cmd, pos[0])
+	r, err := a.connectAlias(fs.cmd, pos[0], &fs.common)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, &fs.common)
-	if err != nil {
-		return err
-	}
+	name := r.name
 	token, err := a.promptHidden("Setup token: ")
 	if err != nil {
 		return err
@@ -388,21 +396,14 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")}, "User %s created on %s with roles %s.\n", pos[1], s.name, roles)
 	case "ls":
 		fs := newFlags("user ls", "coffer user ls ALIAS\n\nList users.")
-		_, s, err := a.parseSession(fs, args[1:], 1)
-		if err != nil {
-			return err
-		}
 		var out []struct {
 			Name   string   `json:"name"`
 			Roles  []string `json:"roles"`
 			MFA    bool     `json:"mfa"`
 			Locked bool     `json:"locked"`
 		}
-		if err := s.call(ctx, http.MethodGet, "/users", nil, &out); err != nil {
-			return fmt.Errorf("list users on %s: %w", s.name, err)
-		}
-		if fs.common.json {
-			return a.printJSON(out)
+		if done, err := a.fetch(ctx, fs, args[1:], "/users", "users", &out); done {
+			return err
 		}
 		tw := a.newTable("USER\tROLES\tMFA\tLOCKED")
 		for _, u := range out {
@@ -680,18 +681,11 @@ func (a *app) cmdKeyRm(ctx context.Context, args []string) error {
 func (a *app) cmdPolicyStore(ctx context.Context, args []string) error {
 	if args[0] == "ls" {
 		fs := newFlags("policy ls", "coffer policy ls ALIAS\n\nList policy names (built-in ones start with coffer-).")
-		_, s, err := a.parseSession(fs, args[1:], 1)
-		if err != nil {
-			return err
-		}
 		var out struct {
 			Policies []string `json:"policies"`
 		}
-		if err := s.call(ctx, http.MethodGet, "/policies", nil, &out); err != nil {
-			return fmt.Errorf("list policies on %s: %w", s.name, err)
-		}
-		if fs.common.json {
-			return a.printJSON(out)
+		if done, err := a.fetch(ctx, fs, args[1:], "/policies", "policies", &out); done {
+			return err
 		}
 		for _, p := range out.Policies {
 			fmt.Fprintln(a.stdout, p)
@@ -725,21 +719,14 @@ func (a *app) cmdRole(ctx context.Context, args []string) error {
 	switch sub {
 	case "ls":
 		fs := newFlags("role ls", "coffer role ls ALIAS\n\nList roles with their policies.")
-		_, s, err := a.parseSession(fs, args[1:], 1)
-		if err != nil {
-			return err
-		}
 		var out []struct {
 			Name       string   `json:"name"`
 			Policies   []string `json:"policies"`
 			MFAAtLogin bool     `json:"mfa_at_login"`
 			Builtin    bool     `json:"builtin"`
 		}
-		if err := s.call(ctx, http.MethodGet, "/roles", nil, &out); err != nil {
-			return fmt.Errorf("list roles on %s: %w", s.name, err)
-		}
-		if fs.common.json {
-			return a.printJSON(out)
+		if done, err := a.fetch(ctx, fs, args[1:], "/roles", "roles", &out); done {
+			return err
 		}
 		tw := a.newTable("ROLE\tPOLICIES\tMFA AT LOGIN\tBUILT-IN")
 		for _, r := range out {
@@ -782,19 +769,12 @@ func (a *app) cmdGroup(ctx context.Context, args []string) error {
 	switch sub {
 	case "ls":
 		fs := newFlags("group ls", "coffer group ls ALIAS\n\nList groups and their roles.")
-		_, s, err := a.parseSession(fs, args[1:], 1)
-		if err != nil {
-			return err
-		}
 		var out []struct {
 			Name  string   `json:"name"`
 			Roles []string `json:"roles"`
 		}
-		if err := s.call(ctx, http.MethodGet, "/groups", nil, &out); err != nil {
-			return fmt.Errorf("list groups on %s: %w", s.name, err)
-		}
-		if fs.common.json {
-			return a.printJSON(out)
+		if done, err := a.fetch(ctx, fs, args[1:], "/groups", "groups", &out); done {
+			return err
 		}
 		tw := a.newTable("GROUP\tROLES")
 		for _, g := range out {
