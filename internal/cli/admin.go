@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -63,6 +65,9 @@ func (r *remote) adminCall(ctx context.Context, method, path string, body []byte
 // token is set, else it is SigV4-signed with the alias's access key when
 // sign is set, else it is unauthenticated (login, setup).
 func (r *remote) adminRequest(ctx context.Context, method, path string, body []byte, token string, sign bool) (*http.Request, error) {
+	if (token != "" || !sign) && !privateChannel(r.endpoint) {
+		return nil, fmt.Errorf("refusing to send a password or session token to %s over plain HTTP: use an https:// URL (plain HTTP is for loopback only)", r.endpoint.Host)
+	}
 	u := *r.endpoint
 	p, query, _ := strings.Cut(path, "?")
 	u.Path, u.RawQuery = adminPrefix+p, query
@@ -83,6 +88,20 @@ func (r *remote) adminRequest(ctx context.Context, method, path string, body []b
 		req = signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region)
 	}
 	return req, nil
+}
+
+// privateChannel reports whether secrets (passwords, session tokens) may
+// travel to u: over TLS, or over plain HTTP to this machine only.
+func privateChannel(u *url.URL) bool {
+	if u.Scheme == "https" {
+		return true
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // doAdmin sends an admin-plane request and decodes the JSON reply into out
