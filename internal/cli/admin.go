@@ -20,7 +20,8 @@ import (
 // adminPrefix is the root of the server's JSON admin plane.
 const adminPrefix = "/admin/v1"
 
-// maxAdminResponse bounds what the CLI reads from an admin reply.
+// maxAdminResponse bounds what the CLI reads from an admin reply, and
+// from one record of a streamed reply (audit tail).
 const maxAdminResponse = 4 << 20
 
 // adminError is an error reply of the admin plane:
@@ -115,15 +116,15 @@ func (r *remote) doAdmin(req *http.Request, out any) error {
 	return r.decodeAdmin(resp, out)
 }
 
-// doAdminReply turns an error reply into an *adminError.
-func (r *remote) doAdminReply(resp *http.Response) error {
-	return r.decodeAdmin(resp, nil)
-}
-
+// decodeAdmin reads an admin reply (at most maxAdminResponse bytes): an
+// error reply becomes an *adminError, else the JSON goes into out.
 func (r *remote) decodeAdmin(resp *http.Response, out any) error {
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse+1))
 	if err != nil {
 		return fmt.Errorf("read admin reply: %w", err)
+	}
+	if len(data) > maxAdminResponse {
+		return fmt.Errorf("the server's admin reply is larger than %d MiB", maxAdminResponse>>20)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {

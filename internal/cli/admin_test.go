@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -46,6 +47,35 @@ func TestAdminRequestKeepsSecretsOffPlainHTTP(t *testing.T) {
 		}
 		if got := req.Header.Get("Authorization"); tc.token != "" && got != "Bearer "+token {
 			t.Errorf("%s: Authorization = %q", tc.url, got)
+		}
+	}
+}
+
+// TestAdminReplyBounded: a reply larger than maxAdminResponse is refused
+// as too large (not read whole, nor reported as bad JSON); one at the
+// bound is read.
+func TestAdminReplyBounded(t *testing.T) {
+	for _, tc := range []struct {
+		size    int
+		wantErr string
+	}{
+		{maxAdminResponse, ""},
+		{maxAdminResponse + 1, "larger than 4 MiB"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			// A JSON string of tc.size bytes in all.
+			w.Write([]byte(`"` + strings.Repeat("x", tc.size-2) + `"`))
+		}))
+		u, _ := url.Parse(srv.URL)
+		r := &remote{endpoint: u, http: srv.Client()}
+		var out string
+		err := r.adminCall(context.Background(), http.MethodGet, "/keys", nil, &out)
+		srv.Close()
+		switch {
+		case tc.wantErr == "" && (err != nil || len(out) != tc.size-2):
+			t.Errorf("a %d-byte reply: %v (read %d)", tc.size, err, len(out))
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("a %d-byte reply: %v, want %q", tc.size, err, tc.wantErr)
 		}
 	}
 }

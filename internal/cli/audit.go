@@ -619,10 +619,10 @@ anyone can check against the tree.`)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return r.doAdminReply(resp)
+		return r.decodeAdmin(resp, nil)
 	}
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	sc.Buffer(make([]byte, 64<<10), maxAdminResponse) // one record at most; a longer line fails the scan
 	for sc.Scan() {
 		line := sc.Bytes()
 		if fs.common.json {
