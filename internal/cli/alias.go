@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 )
 
 const aliasUsage = `coffer alias SUBCOMMAND [ARGS...]
@@ -69,7 +68,7 @@ prompt and no echo on a terminal), so it stays out of the shell history.`)
 		secret = pos[3]
 	}
 	if secret == "-" {
-		if secret, err = a.readSecret("Secret key: "); err != nil {
+		if secret, err = a.promptHidden("Secret key: "); err != nil {
 			return err
 		}
 	}
@@ -89,25 +88,6 @@ prompt and no echo on a terminal), so it stays out of the shell history.`)
 		return err
 	}
 	return a.reportAlias(&fs.common, "Added", name, al)
-}
-
-// readSecret reads a secret from stdin: without echo after a prompt on a
-// terminal, else the first line.
-func (a *app) readSecret(prompt string) (string, error) {
-	if a.isTerminal(a.stdin) {
-		fmt.Fprint(a.stderr, prompt)
-		b, err := a.readPassword(a.stdin)
-		fmt.Fprintln(a.stderr)
-		if err != nil {
-			return "", fmt.Errorf("read secret key: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	line, err := readLine(a.stdin)
-	if err != nil && line == "" {
-		return "", fmt.Errorf("read secret key from stdin: %w", err)
-	}
-	return strings.TrimSpace(line), nil
 }
 
 func (a *app) saveAlias(name string, al Alias) error {

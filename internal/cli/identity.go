@@ -88,12 +88,13 @@ func (a *app) prompt(question string) (string, error) {
 	}
 	line, err := readLine(a.stdin)
 	if err != nil && line == "" {
-		return "", fmt.Errorf("read %s: %w", strings.TrimSuffix(strings.TrimSpace(question), ":"), err)
+		return "", promptError(question, err)
 	}
 	return strings.TrimSpace(line), nil
 }
 
-// promptHidden reads a password or code without echo on a terminal.
+// promptHidden reads a password, code or secret key without echo after a
+// prompt on a terminal, else the first line of stdin.
 func (a *app) promptHidden(question string) (string, error) {
 	if !a.isTerminal(a.stdin) {
 		return a.prompt(question)
@@ -102,9 +103,19 @@ func (a *app) promptHidden(question string) (string, error) {
 	b, err := a.readPassword(a.stdin)
 	fmt.Fprintln(a.stderr)
 	if err != nil {
-		return "", err
+		return "", promptError(question, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// promptError names what could not be read ("read secret key: EOF"),
+// never what was typed.
+func promptError(question string, err error) error {
+	what := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(question), ":"))
+	if i := strings.Index(what, " ("); i >= 0 {
+		what = what[:i]
+	}
+	return fmt.Errorf("read %s: %w", what, err)
 }
 
 func (a *app) cmdLogin(ctx context.Context, args []string) error {
@@ -630,10 +641,6 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	path := "/access-keys"
-	if user != "" {
-		path += "?" + url.Values{"user": {user}}.Encode()
-	}
 	var out []struct {
 		ID       string          `json:"access_key"`
 		Created  time.Time       `json:"created"`
@@ -642,7 +649,7 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 		MFA      bool            `json:"mfa"`
 		Policy   json.RawMessage `json:"policy,omitempty"`
 	}
-	if err := s.call(ctx, http.MethodGet, path, nil, &out); err != nil {
+	if err := s.call(ctx, http.MethodGet, withUser("/access-keys", user), nil, &out); err != nil {
 		return fmt.Errorf("list access keys on %s: %w", s.name, err)
 	}
 	if fs.common.json {
