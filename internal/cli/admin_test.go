@@ -5,8 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/coffer-vault/coffer/internal/policy"
 )
 
 // TestAdminRequestKeepsSecretsOffPlainHTTP: a password (login, setup: an
@@ -78,4 +82,17 @@ func TestAdminReplyBounded(t *testing.T) {
 			t.Errorf("a %d-byte reply: %v, want %q", tc.size, err, tc.wantErr)
 		}
 	}
+}
+
+// TestPolicyFileBounded: a policy document larger than the server takes is
+// refused before it is read whole or sent (policy add, key create --policy).
+func TestPolicyFileBounded(t *testing.T) {
+	h := newHarness(t)
+	h.must("alias", "set", "t", "http://127.0.0.1:1", "AK", "SK")
+	big := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(big, []byte(`{"x":"`+strings.Repeat("a", policy.MaxDocumentBytes)+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(1, "larger than a policy document may be", "policy", "add", "t", "p", big)
+	h.expect(1, "larger than a policy document may be", "key", "create", "t", "--policy", big)
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mdp/qrterminal/v3"
+
+	"github.com/coffer-vault/coffer/internal/policy"
 )
 
 // Sessions: `coffer login` keeps the admin-plane session token per alias in
@@ -583,7 +585,7 @@ shown once.`)
 	}
 	var keyPolicy json.RawMessage
 	if policyFile != "" {
-		b, err := os.ReadFile(policyFile)
+		b, err := readPolicyFile(policyFile)
 		if err != nil {
 			return err
 		}
@@ -704,7 +706,7 @@ func (a *app) cmdPolicyStore(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	doc, err := os.ReadFile(pos[2])
+	doc, err := readPolicyFile(pos[2])
 	if err != nil {
 		return err
 	}
@@ -716,6 +718,24 @@ func (a *app) cmdPolicyStore(ctx context.Context, args []string) error {
 		return fmt.Errorf("store policy %s on %s: %w", pos[1], s.name, err)
 	}
 	return a.report(&fs.common, map[string]any{"status": "success", "policy": pos[1]}, "Policy %s stored on %s.\n", pos[1], s.name)
+}
+
+// readPolicyFile reads a policy document, refusing one larger than the
+// server accepts (policy.MaxDocumentBytes) before reading it whole.
+func readPolicyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, policy.MaxDocumentBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > policy.MaxDocumentBytes {
+		return nil, fmt.Errorf("%s is larger than a policy document may be (%d KiB)", path, policy.MaxDocumentBytes>>10)
+	}
+	return b, nil
 }
 
 func (a *app) cmdRole(ctx context.Context, args []string) error {
