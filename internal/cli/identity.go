@@ -336,35 +336,29 @@ printed at its first start. Asks for the token and the new password.`)
 }
 
 func (a *app) cmdMFA(ctx context.Context, args []string) error {
+	if done, err := a.subcommandHelp("mfa", mfaUsage, args); done {
+		return err
+	}
+	switch args[0] {
+	case "enroll":
+		return a.cmdMFAEnroll(ctx, args[1:])
+	case "verify":
+		return a.cmdMFAVerify(ctx, args[1:])
+	case "recovery-codes":
+		return a.cmdMFARecoveryCodes(ctx, args[1:])
+	case "reset":
+		return a.cmdMFAReset(ctx, args[1:])
+	}
+	return usagef("mfa", "mfa: the subcommands are enroll, verify, recovery-codes and reset")
+}
+
+func (a *app) cmdMFAEnroll(ctx context.Context, args []string) error {
 	fs := newFlags("mfa enroll", `coffer mfa enroll ALIAS
 
 Enrol a TOTP authenticator for the logged-in user: prints the otpauth://
 URI (add it to an authenticator app) and ten single-use recovery codes,
 each shown once. Enrolment ends your sessions; log in again with a code.`)
-	if done, err := a.subcommandHelp("mfa", mfaUsage, args); done {
-		return err
-	}
-	switch args[0] {
-	case "verify":
-		return a.cmdMFAVerify(ctx, args[1:])
-	case "recovery-codes":
-		return a.cmdMFARecoveryCodes(ctx, args[1:])
-	}
-	if args[0] == "reset" {
-		rfs := newFlags("mfa reset", "coffer mfa reset ALIAS USER\n\nRemove USER's authenticator and recovery codes (a lost phone) and end their sessions; they enrol again. Needs a fresh MFA proof.")
-		pos, s, err := a.parseSession(rfs, args[1:], 2)
-		if err != nil {
-			return err
-		}
-		if err := s.call(ctx, http.MethodDelete, "/users/"+url.PathEscape(pos[1])+"/mfa", nil, nil); err != nil {
-			return fmt.Errorf("reset the MFA of %s on %s: %w", pos[1], s.name, err)
-		}
-		return a.report(&rfs.common, map[string]any{"status": "success", "user": pos[1]}, "MFA of %s reset on %s; they must enrol again.\n", pos[1], s.name)
-	}
-	if args[0] != "enroll" {
-		return usagef("mfa", "mfa: the subcommands are enroll, verify, recovery-codes and reset")
-	}
-	_, s, err := a.parseSession(fs, args[1:], 1)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -382,6 +376,18 @@ each shown once. Enrolment ends your sessions; log in again with a code.`)
 	printEnrolment(a.stdout, out.URI, out.Codes)
 	fmt.Fprintf(a.stdout, "\nLog in again: coffer login %s\n", s.name)
 	return nil
+}
+
+func (a *app) cmdMFAReset(ctx context.Context, args []string) error {
+	fs := newFlags("mfa reset", "coffer mfa reset ALIAS USER\n\nRemove USER's authenticator and recovery codes (a lost phone) and end their sessions; they enrol again. Needs a fresh MFA proof.")
+	pos, s, err := a.parseSession(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	if err := s.call(ctx, http.MethodDelete, "/users/"+url.PathEscape(pos[1])+"/mfa", nil, nil); err != nil {
+		return fmt.Errorf("reset the MFA of %s on %s: %w", pos[1], s.name, err)
+	}
+	return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1]}, "MFA of %s reset on %s; they must enrol again.\n", pos[1], s.name)
 }
 
 func (a *app) cmdUser(ctx context.Context, args []string) error {
@@ -496,34 +502,36 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 }
 
 func (a *app) cmdPolicy(ctx context.Context, args []string) error {
+	if done, err := a.subcommandHelp("policy", policyUsage, args); done {
+		return err
+	}
+	switch args[0] {
+	case "add", "ls":
+		return a.cmdPolicyStore(ctx, args)
+	case "rm":
+		return a.cmdRemoveNamed(ctx, "policy", args[1:])
+	case "attach", "detach":
+		return a.cmdPolicyAttach(ctx, args[0], args[1:])
+	case "explain":
+		return a.cmdPolicyExplain(ctx, args[1:])
+	}
+	return usagef("policy", "policy: the subcommands are add, ls, rm, attach, detach and explain")
+}
+
+func (a *app) cmdPolicyExplain(ctx context.Context, args []string) error {
 	fs := newFlags("policy explain", `coffer policy explain ALIAS --user NAME --action ACTION --resource ARN [--mfa]
 
 Ask the server whether NAME may do ACTION on ARN, and which policy
 statement decides (for example: --action s3:GetObject
 --resource arn:coffer:s3:::footage/day1/a.mov). --mfa evaluates as if the
 user had just given an MFA proof.`)
-	if done, err := a.subcommandHelp("policy", policyUsage, args); done {
-		return err
-	}
-	if args[0] == "attach" || args[0] == "detach" {
-		return a.cmdPolicyAttach(ctx, args[0], args[1:])
-	}
-	if args[0] == "add" || args[0] == "ls" {
-		return a.cmdPolicyStore(ctx, args)
-	}
-	if args[0] == "rm" {
-		return a.cmdRemoveNamed(ctx, "policy", args[1:])
-	}
-	if args[0] != "explain" {
-		return usagef("policy", "policy: the subcommands are add, ls, rm, attach, detach and explain")
-	}
 	var user, action, resource string
 	var mfa bool
 	fs.StringVar(&user, "user", "", "user name")
 	fs.StringVar(&action, "action", "", "action, e.g. s3:GetObject or admin:CreateUser")
 	fs.StringVar(&resource, "resource", "", "resource ARN, e.g. arn:coffer:s3:::bucket/key")
 	fs.BoolVar(&mfa, "mfa", false, "evaluate with a fresh MFA proof")
-	pos, err := a.parse(fs, args[1:], 1, 1)
+	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
