@@ -106,12 +106,12 @@ shown. Needs admin:GetObjectLabels.`)
 	if err != nil {
 		return usagef(fs.cmd, "%v", err)
 	}
+	if strings.Contains(p.Key, "?") {
+		return usagef(fs.cmd, "labels: keys with '?' cannot be asked about yet")
+	}
 	s, err := a.openSession(fs, p.Alias)
 	if err != nil {
 		return err
-	}
-	if strings.Contains(p.Key, "?") {
-		return usagef(fs.cmd, "labels: keys with '?' cannot be asked about yet")
 	}
 	var out struct {
 		Bucket    string `json:"bucket"`
