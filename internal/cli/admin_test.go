@@ -96,3 +96,22 @@ func TestPolicyFileBounded(t *testing.T) {
 	h.expect(1, "larger than a policy document may be", "policy", "add", "t", "p", big)
 	h.expect(1, "larger than a policy document may be", "key", "create", "t", "--policy", big)
 }
+
+// TestSessionsFileReadableByOthersWarns: session tokens readable by other
+// users are pointed out, as the configuration is; the token is not shown.
+func TestSessionsFileReadableByOthersWarns(t *testing.T) {
+	h := newHarness(t)
+	h.must("alias", "set", "t", "http://127.0.0.1:1", "AK", "SK")
+	const token = "tok-9d41b7-secret"
+	p := filepath.Join(h.env["COFFER_CONFIG_DIR"], "sessions.json")
+	if err := os.WriteFile(p, []byte(`{"t":"`+token+`"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	r := h.run("whoami", "t")
+	if !strings.Contains(r.stderr, "readable by other users") || strings.Contains(r.stderr+r.stdout, token) {
+		t.Fatalf("whoami with a world-readable sessions.json: %s", r)
+	}
+}

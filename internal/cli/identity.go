@@ -30,6 +30,8 @@ func (a *app) sessionsPath() (string, error) {
 	return filepath.Join(dir, "sessions.json"), nil
 }
 
+// loadSessions reads the saved session tokens by alias (none when the
+// file does not exist yet), warning when others may read them.
 func (a *app) loadSessions() (map[string]string, string, error) {
 	path, err := a.sessionsPath()
 	if err != nil {
@@ -42,6 +44,9 @@ func (a *app) loadSessions() (map[string]string, string, error) {
 	}
 	if err != nil {
 		return nil, "", err
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(a.stderr, "coffer: warning: %s holds session tokens and is readable by other users; run: chmod 600 %s\n", path, path)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, "", fmt.Errorf("%s is not valid JSON: %w", path, err)
@@ -60,10 +65,7 @@ func (a *app) saveSession(alias, token string) error {
 		m[alias] = token
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return writeFileAtomic(path, b, 0o600)
+	return writeFileAtomic(path, b, 0o600) // creates the directory (0700)
 }
 
 // sessionCall sends a JSON request to the admin plane with the alias's
