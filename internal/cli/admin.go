@@ -8,9 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/minio/minio-go/v7/pkg/signer"
@@ -19,7 +20,8 @@ import (
 // adminPrefix is the root of the server's JSON admin plane.
 const adminPrefix = "/admin/v1"
 
-// maxAdminResponse bounds what the CLI reads from an admin reply.
+// maxAdminResponse bounds what the CLI reads from an admin reply, and
+// from one record of a streamed reply (audit tail).
 const maxAdminResponse = 4 << 20
 
 // adminError is an error reply of the admin plane:
@@ -52,21 +54,55 @@ func (e *adminError) friendly() string {
 // adminCall sends a SigV4-signed request to the admin plane and decodes a
 // JSON reply into out (if non-nil).
 func (r *remote) adminCall(ctx context.Context, method, path string, body []byte, out any) error {
+	req, err := r.adminRequest(ctx, method, path, body, "", true)
+	if err != nil {
+		return err
+	}
+	return r.doAdmin(req, out)
+}
+
+// adminRequest builds a request to the admin plane (path is below
+// /admin/v1 and may carry a query). It carries the session token when
+// token is set, else it is SigV4-signed with the alias's access key when
+// sign is set, else it is unauthenticated (login, setup).
+func (r *remote) adminRequest(ctx context.Context, method, path string, body []byte, token string, sign bool) (*http.Request, error) {
+	if (token != "" || !sign) && !privateChannel(r.endpoint) {
+		return nil, fmt.Errorf("refusing to send a password or session token to %s over plain HTTP: use an https:// URL (plain HTTP is for loopback only)", r.endpoint.Host)
+	}
 	u := *r.endpoint
 	p, query, _ := strings.Cut(path, "?")
 	u.Path, u.RawQuery = adminPrefix+p, query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sum := sha256.Sum256(body)
-	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
 	req.Header.Set("Accept", "application/json")
 	if len(body) > 0 {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req = signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region)
-	return r.doAdmin(req, out)
+	switch {
+	case token != "":
+		req.Header.Set("Authorization", "Bearer "+token)
+	case sign:
+		sum := sha256.Sum256(body)
+		req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+		req = signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region)
+	}
+	return req, nil
+}
+
+// privateChannel reports whether secrets (passwords, session tokens) may
+// travel to u: over TLS, or over plain HTTP to this machine only.
+func privateChannel(u *url.URL) bool {
+	if u.Scheme == "https" {
+		return true
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // doAdmin sends an admin-plane request and decodes the JSON reply into out
@@ -80,15 +116,15 @@ func (r *remote) doAdmin(req *http.Request, out any) error {
 	return r.decodeAdmin(resp, out)
 }
 
-// doAdminReply turns an error reply into an *adminError.
-func (r *remote) doAdminReply(resp *http.Response) error {
-	return r.decodeAdmin(resp, nil)
-}
-
+// decodeAdmin reads an admin reply (at most maxAdminResponse bytes): an
+// error reply becomes an *adminError, else the JSON goes into out.
 func (r *remote) decodeAdmin(resp *http.Response, out any) error {
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse+1))
 	if err != nil {
 		return fmt.Errorf("read admin reply: %w", err)
+	}
+	if len(data) > maxAdminResponse {
+		return fmt.Errorf("the server's admin reply is larger than %d MiB", maxAdminResponse>>20)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
@@ -142,10 +178,10 @@ Subcommands:
   rm ALIAS ACCESS_KEY      revoke an access key`
 
 func (a *app) cmdKey(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("key", keyUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "rotate":
 		return a.cmdKeyRotate(ctx, args[1:])
@@ -157,12 +193,6 @@ func (a *app) cmdKey(ctx context.Context, args []string) error {
 		return a.cmdKeyLs(ctx, args[1:])
 	case "rm":
 		return a.cmdKeyRm(ctx, args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+keyUsage)
-		return errHelpShown
-	case "":
-		fmt.Fprintln(a.stderr, "Usage: "+keyUsage)
-		return usagef("", "key: missing subcommand")
 	}
 	return usagef("key", "key: unknown subcommand %q", sub)
 }
@@ -176,6 +206,16 @@ func aliasOnly(cmd, s string) (string, error) {
 	return name, nil
 }
 
+// connectAlias connects to the alias arg names: a bare alias (a trailing
+// "/" is allowed), else a usage error of cmd.
+func (a *app) connectAlias(cmd, arg string, cf *commonFlags) (*remote, error) {
+	name, err := aliasOnly(cmd, arg)
+	if err != nil {
+		return nil, err
+	}
+	return a.connect(name, cf)
+}
+
 func (a *app) cmdKeyRotate(ctx context.Context, args []string) error {
 	fs := newFlags("key rotate", `coffer key rotate ALIAS
 
@@ -186,14 +226,11 @@ with `+"`coffer key status ALIAS --watch`"+`. Object data is not re-encrypted.`)
 	if err != nil {
 		return err
 	}
-	name, err := aliasOnly(fs.cmd, pos[0])
+	r, err := a.connectAlias(fs.cmd, pos[0], &fs.common)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, &fs.common)
-	if err != nil {
-		return err
-	}
+	name := r.name
 	var out struct {
 		Version int `json:"version"`
 	}
@@ -225,14 +262,11 @@ until the rewrap has finished.`)
 	if interval <= 0 {
 		return usagef(fs.cmd, "key status: --interval must be positive")
 	}
-	name, err := aliasOnly(fs.cmd, pos[0])
+	r, err := a.connectAlias(fs.cmd, pos[0], &fs.common)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, &fs.common)
-	if err != nil {
-		return err
-	}
+	name := r.name
 	for first := true; ; first = false {
 		var st keyStatus
 		if err := r.adminCall(ctx, http.MethodGet, "/keys", nil, &st); err != nil {
@@ -264,8 +298,7 @@ until the rewrap has finished.`)
 
 func (a *app) printKeyStatus(st keyStatus) {
 	fmt.Fprintf(a.stdout, "Current key version: %d\n\n", st.Current)
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tCREATED\tCURRENT\tDATA KEYS\tSEALED VALUES")
+	tw := a.newTable("VERSION\tCREATED\tCURRENT\tDATA KEYS\tSEALED VALUES")
 	for _, v := range st.Versions {
 		cur := ""
 		if v.Current {

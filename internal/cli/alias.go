@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
-	"text/tabwriter"
 )
 
 const aliasUsage = `coffer alias SUBCOMMAND [ARGS...]
@@ -24,10 +22,10 @@ Without a configured "local" alias, "local" means the server whose data
 directory is $COFFER_DATA_DIR (or ./coffer-data).`
 
 func (a *app) cmdAlias(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("alias", aliasUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "set", "add":
 		return a.cmdAliasSet(args[1:])
@@ -37,12 +35,6 @@ func (a *app) cmdAlias(ctx context.Context, args []string) error {
 		return a.cmdAliasRm(args[1:])
 	case "import":
 		return a.cmdAliasImport(args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+aliasUsage)
-		return errHelpShown
-	case "":
-		fmt.Fprintln(a.stderr, "Usage: "+aliasUsage)
-		return usagef("", "alias: missing subcommand")
 	}
 	return usagef("alias", "alias: unknown subcommand %q", sub)
 }
@@ -76,7 +68,7 @@ prompt and no echo on a terminal), so it stays out of the shell history.`)
 		secret = pos[3]
 	}
 	if secret == "-" {
-		if secret, err = a.readSecret("Secret key: "); err != nil {
+		if secret, err = a.promptHidden("Secret key: "); err != nil {
 			return err
 		}
 	}
@@ -96,25 +88,6 @@ prompt and no echo on a terminal), so it stays out of the shell history.`)
 		return err
 	}
 	return a.reportAlias(&fs.common, "Added", name, al)
-}
-
-// readSecret reads a secret from stdin: without echo after a prompt on a
-// terminal, else the first line.
-func (a *app) readSecret(prompt string) (string, error) {
-	if a.isTerminal(a.stdin) {
-		fmt.Fprint(a.stderr, prompt)
-		b, err := a.readPassword(a.stdin)
-		fmt.Fprintln(a.stderr)
-		if err != nil {
-			return "", fmt.Errorf("read secret key: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	line, err := readLine(a.stdin)
-	if err != nil && line == "" {
-		return "", fmt.Errorf("read secret key from stdin: %w", err)
-	}
-	return strings.TrimSpace(line), nil
 }
 
 func (a *app) saveAlias(name string, al Alias) error {
@@ -197,8 +170,7 @@ List the saved server profiles. Secret keys are hidden unless --show-secrets.`)
 		a.infof(&fs.common, "No aliases. Add one with `coffer alias set` or `coffer alias import`.\n")
 		return nil
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALIAS\tURL\tACCESS KEY\tSECRET KEY\tREGION\tCA")
+	tw := a.newTable("ALIAS\tURL\tACCESS KEY\tSECRET KEY\tREGION\tCA")
 	for _, v := range views {
 		secret := "********"
 		if show {

@@ -7,11 +7,9 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,10 +19,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/minio/minio-go/v7/pkg/signer"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/coffer-vault/coffer/internal/audit"
@@ -47,10 +43,10 @@ Subcommands:
   witness-pubkey DATA_DIR                        print this server's witness key (for peers' --witness)`
 
 func (a *app) cmdAudit(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("audit", auditUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "verify":
 		return a.cmdAuditVerify(ctx, args[1:])
@@ -68,12 +64,6 @@ func (a *app) cmdAudit(ctx context.Context, args []string) error {
 		return a.cmdAuditTail(ctx, args[1:])
 	case "witness-pubkey":
 		return a.cmdAuditWitnessPubkey(ctx, args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+auditUsage)
-		return errHelpShown
-	case "":
-		fmt.Fprintln(a.stderr, "Usage: "+auditUsage)
-		return usagef("", "audit: missing subcommand")
 	}
 	return usagef("audit", "audit: unknown subcommand %q", sub)
 }
@@ -234,18 +224,11 @@ data or ledger directory, or from the server behind ALIAS.`)
 // auditCall calls the audit admin API on alias: with the session token when
 // logged in (coffer login), else signed with the alias's access key.
 func (a *app) auditCall(ctx context.Context, aliasName string, cf *commonFlags, method, path string, out any) error {
-	name, err := aliasOnly("audit", aliasName)
+	r, req, err := a.auditRequest(ctx, aliasName, cf, method, path)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, cf)
-	if err != nil {
-		return err
-	}
-	if m, _, err := a.loadSessions(); err == nil && m[name] != "" {
-		return r.sessionCall(ctx, method, path, m[name], nil, out)
-	}
-	return r.adminCall(ctx, method, path, nil, out)
+	return r.doAdmin(req, out)
 }
 
 func parseIndex(fs *flagSet, s string) (int64, error) {
@@ -507,29 +490,21 @@ func transportWithCA(caFile string, insecure bool) (*http.Transport, error) {
 // auditRequest builds a request to the audit admin API on alias,
 // authenticated with the session token when logged in, else signed with
 // the alias's access key.
-func (a *app) auditRequest(ctx context.Context, aliasName string, cf *commonFlags, path string) (*remote, *http.Request, error) {
-	name, err := aliasOnly("audit", aliasName)
+func (a *app) auditRequest(ctx context.Context, aliasName string, cf *commonFlags, method, path string) (*remote, *http.Request, error) {
+	r, err := a.connectAlias("audit", aliasName, cf)
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := a.connect(name, cf)
+	name := r.name
+	var tok string
+	if m, _, err := a.loadSessions(); err == nil {
+		tok = m[name]
+	}
+	req, err := r.adminRequest(ctx, method, path, nil, tok, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	u := *r.endpoint
-	p, query, _ := strings.Cut(path, "?")
-	u.Path, u.RawQuery = adminPrefix+p, query
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	if m, _, err := a.loadSessions(); err == nil && m[name] != "" {
-		req.Header.Set("Authorization", "Bearer "+m[name])
-		return r, req, nil
-	}
-	sum := sha256.Sum256(nil)
-	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
-	return r, signer.SignV4(*req, r.alias.AccessKey, r.alias.SecretKey, "", r.alias.Region), nil
+	return r, req, nil
 }
 
 func (a *app) cmdAuditSearch(ctx context.Context, args []string) error {
@@ -585,8 +560,7 @@ a prefix such as 's3:*'; times are RFC 3339 or a duration ago ("24h").`)
 	if fs.common.json {
 		return a.printJSON(out)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INDEX\tTIME\tACTOR\tACTION\tRESOURCE\tOUTCOME\tSOURCE")
+	tw := a.newTable("INDEX\tTIME\tACTOR\tACTION\tRESOURCE\tOUTCOME\tSOURCE")
 	for _, h := range out.Hits {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Index, h.Time.UTC().Format(time.RFC3339), dash(h.Actor), h.Action, dash(h.Resource), h.Outcome, dash(h.SourceIP))
 	}
@@ -632,7 +606,7 @@ anyone can check against the tree.`)
 	if follow {
 		q.Set("follow", "true")
 	}
-	r, req, err := a.auditRequest(ctx, pos[0], &fs.common, "/audit/tail?"+q.Encode())
+	r, req, err := a.auditRequest(ctx, pos[0], &fs.common, http.MethodGet, "/audit/tail?"+q.Encode())
 	if err != nil {
 		return err
 	}
@@ -645,10 +619,10 @@ anyone can check against the tree.`)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return r.doAdminReply(resp)
+		return r.decodeAdmin(resp, nil)
 	}
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	sc.Buffer(make([]byte, 64<<10), maxAdminResponse) // one record at most; a longer line fails the scan
 	for sc.Scan() {
 		line := sc.Bytes()
 		if fs.common.json {

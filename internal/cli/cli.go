@@ -237,6 +237,22 @@ var errHelpShown = errors.New("help shown")
 // errInterrupted is reported when the user interrupts a command.
 var errInterrupted = errors.New("interrupted")
 
+// subcommandHelp handles a command group's own help: "--help" (or "help")
+// prints usage to stdout; no subcommand at all prints it to stderr as a
+// usage error. It reports whether it handled args.
+func (a *app) subcommandHelp(cmd, usage string, args []string) (bool, error) {
+	if len(args) == 0 {
+		fmt.Fprintln(a.stderr, "Usage: "+usage)
+		return true, usagef("", "%s: missing subcommand", cmd)
+	}
+	switch args[0] {
+	case "-h", "--help", "-help", "help":
+		fmt.Fprintln(a.stdout, "Usage: "+usage)
+		return true, errHelpShown
+	}
+	return false, nil
+}
+
 // usageError is a mistake on the command line (exit code 2).
 type usageError struct {
 	cmd string // the command whose --help explains it, or ""

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mdp/qrterminal/v3"
+
+	"github.com/coffer-vault/coffer/internal/policy"
 )
 
 // Sessions: `coffer login` keeps the admin-plane session token per alias in
@@ -29,6 +30,8 @@ func (a *app) sessionsPath() (string, error) {
 	return filepath.Join(dir, "sessions.json"), nil
 }
 
+// loadSessions reads the saved session tokens by alias (none when the
+// file does not exist yet), warning when others may read them.
 func (a *app) loadSessions() (map[string]string, string, error) {
 	path, err := a.sessionsPath()
 	if err != nil {
@@ -41,6 +44,9 @@ func (a *app) loadSessions() (map[string]string, string, error) {
 	}
 	if err != nil {
 		return nil, "", err
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(a.stderr, "coffer: warning: %s holds session tokens and is readable by other users; run: chmod 600 %s\n", path, path)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, "", fmt.Errorf("%s is not valid JSON: %w", path, err)
@@ -59,36 +65,22 @@ func (a *app) saveSession(alias, token string) error {
 		m[alias] = token
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return writeFileAtomic(path, b, 0o600)
+	return writeFileAtomic(path, b, 0o600) // creates the directory (0700)
 }
 
 // sessionCall sends a JSON request to the admin plane with the alias's
 // session token (token "" sends none) and decodes the reply into out.
 func (r *remote) sessionCall(ctx context.Context, method, path, token string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
 	}
-	u := *r.endpoint
-	p, query, _ := strings.Cut(path, "?")
-	u.Path, u.RawQuery = adminPrefix+p, query
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	req, err := r.adminRequest(ctx, method, path, body, token, false)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return r.doAdmin(req, out)
 }
@@ -100,12 +92,13 @@ func (a *app) prompt(question string) (string, error) {
 	}
 	line, err := readLine(a.stdin)
 	if err != nil && line == "" {
-		return "", fmt.Errorf("read %s: %w", strings.TrimSuffix(strings.TrimSpace(question), ":"), err)
+		return "", promptError(question, err)
 	}
 	return strings.TrimSpace(line), nil
 }
 
-// promptHidden reads a password or code without echo on a terminal.
+// promptHidden reads a password, code or secret key without echo after a
+// prompt on a terminal, else the first line of stdin.
 func (a *app) promptHidden(question string) (string, error) {
 	if !a.isTerminal(a.stdin) {
 		return a.prompt(question)
@@ -114,9 +107,19 @@ func (a *app) promptHidden(question string) (string, error) {
 	b, err := a.readPassword(a.stdin)
 	fmt.Fprintln(a.stderr)
 	if err != nil {
-		return "", err
+		return "", promptError(question, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// promptError names what could not be read ("read secret key: EOF"),
+// never what was typed.
+func promptError(question string, err error) error {
+	what := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(question), ":"))
+	if i := strings.Index(what, " ("); i >= 0 {
+		what = what[:i]
+	}
+	return fmt.Errorf("read %s: %w", what, err)
 }
 
 func (a *app) cmdLogin(ctx context.Context, args []string) error {
@@ -135,14 +138,11 @@ configuration. On a server's first start, create the first admin with
 	if err != nil {
 		return err
 	}
-	name, err := aliasOnly(fs.cmd, pos[0])
+	r, err := a.connectAlias(fs.cmd, pos[0], &fs.common)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, &fs.common)
-	if err != nil {
-		return err
-	}
+	name := r.name
 	if user == "" {
 		if user, err = a.prompt("User: "); err != nil {
 			return err
@@ -190,57 +190,105 @@ configuration. On a server's first start, create the first admin with
 	return nil
 }
 
-// sessionRemote connects to an alias and returns its saved session token.
-func (a *app) sessionRemote(cmd string, aliasArg string, cf *commonFlags) (*remote, string, string, error) {
-	name, err := aliasOnly(cmd, aliasArg)
+// adminSession is a logged-in alias: its connection and saved session token.
+type adminSession struct {
+	*remote
+	name  string // the alias
+	token string
+}
+
+// call sends a JSON request to the admin plane with the session's token.
+func (s *adminSession) call(ctx context.Context, method, path string, in, out any) error {
+	return s.sessionCall(ctx, method, path, s.token, in, out)
+}
+
+// openSession connects to the alias named by aliasArg and returns its saved
+// session; not being logged in is an error that says how to log in.
+func (a *app) openSession(fs *flagSet, aliasArg string) (*adminSession, error) {
+	r, err := a.connectAlias(fs.cmd, aliasArg, &fs.common)
 	if err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
-	r, err := a.connect(name, cf)
-	if err != nil {
-		return nil, "", "", err
-	}
+	name := r.name
 	m, _, err := a.loadSessions()
 	if err != nil {
-		return nil, "", "", err
+		return nil, err
 	}
 	tok := m[name]
 	if tok == "" {
-		return nil, "", "", fmt.Errorf("not logged in to %s: run `coffer login %s`", name, name)
+		return nil, fmt.Errorf("not logged in to %s: run `coffer login %s`", name, name)
 	}
-	return r, name, tok, nil
+	return &adminSession{remote: r, name: name, token: tok}, nil
+}
+
+// parseSession parses the arguments of an admin-plane command that takes
+// exactly n positional arguments, the first one its ALIAS, and opens that
+// alias's session.
+func (a *app) parseSession(fs *flagSet, args []string, n int) ([]string, *adminSession, error) {
+	pos, err := a.parse(fs, args, n, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := a.openSession(fs, pos[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, s, nil
+}
+
+// report prints the outcome of an admin action: fields as JSON with
+// --json, else the sentence format makes.
+func (a *app) report(cf *commonFlags, fields map[string]any, format string, args ...any) error {
+	if cf.json {
+		return a.printJSON(fields)
+	}
+	fmt.Fprintf(a.stdout, format, args...)
+	return nil
+}
+
+// fetch is the first half of a listing command: it parses the command's
+// only argument, ALIAS, GETs path into out and, with --json, prints out.
+// It reports whether the command is done (printed, or failed with err).
+func (a *app) fetch(ctx context.Context, fs *flagSet, args []string, path, what string, out any) (bool, error) {
+	_, s, err := a.parseSession(fs, args, 1)
+	if err != nil {
+		return true, err
+	}
+	if err := s.call(ctx, http.MethodGet, path, nil, out); err != nil {
+		return true, fmt.Errorf("list %s on %s: %w", what, s.name, err)
+	}
+	if fs.common.json {
+		return true, a.printJSON(out)
+	}
+	return false, nil
+}
+
+// newTable starts an aligned table on stdout with its header row; the
+// caller writes tab-separated rows and flushes it.
+func (a *app) newTable(header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
 }
 
 func (a *app) cmdLogout(ctx context.Context, args []string) error {
 	fs := newFlags("logout", "coffer logout ALIAS\n\nEnd the admin-plane session on ALIAS.")
-	pos, err := a.parse(fs, args, 1, 1)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-	if err != nil {
+	if err := s.call(ctx, http.MethodPost, "/logout", nil, nil); err != nil {
+		return fmt.Errorf("log out of %s: %w", s.name, err)
+	}
+	if err := a.saveSession(s.name, ""); err != nil {
 		return err
 	}
-	if err := r.sessionCall(ctx, http.MethodPost, "/logout", tok, nil, nil); err != nil {
-		return fmt.Errorf("log out of %s: %w", name, err)
-	}
-	if err := a.saveSession(name, ""); err != nil {
-		return err
-	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "alias": name})
-	}
-	fmt.Fprintf(a.stdout, "Logged out of %s.\n", name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", "alias": s.name}, "Logged out of %s.\n", s.name)
 }
 
 func (a *app) cmdWhoami(ctx context.Context, args []string) error {
 	fs := newFlags("whoami", "coffer whoami ALIAS\n\nShow who the saved session on ALIAS belongs to.")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -249,8 +297,8 @@ func (a *app) cmdWhoami(ctx context.Context, args []string) error {
 		Roles []string `json:"roles"`
 		MFA   bool     `json:"mfa"`
 	}
-	if err := r.sessionCall(ctx, http.MethodGet, "/whoami", tok, nil, &out); err != nil {
-		return fmt.Errorf("whoami on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodGet, "/whoami", nil, &out); err != nil {
+		return fmt.Errorf("whoami on %s: %w", s.name, err)
 	}
 	if fs.common.json {
 		return a.printJSON(out)
@@ -270,14 +318,11 @@ printed at its first start. Asks for the token and the new password.`)
 	if err != nil {
 		return err
 	}
-	name, err := aliasOnly(fs.cmd, pos[0])
+	r, err := a.connectAlias(fs.cmd, pos[0], &fs.common)
 	if err != nil {
 		return err
 	}
-	r, err := a.connect(name, &fs.common)
-	if err != nil {
-		return err
-	}
+	name := r.name
 	token, err := a.promptHidden("Setup token: ")
 	if err != nil {
 		return err
@@ -289,55 +334,33 @@ printed at its first start. Asks for the token and the new password.`)
 	if err := r.sessionCall(ctx, http.MethodPost, "/setup", "", map[string]string{"token": token, "user": user, "password": password}, nil); err != nil {
 		return fmt.Errorf("setup on %s: %w", name, err)
 	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "alias": name, "user": user})
-	}
-	fmt.Fprintf(a.stdout, "Created admin user %s on %s. Next: coffer login %s --user %s, then coffer mfa enroll %s.\n", user, name, name, user, name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", "alias": name, "user": user}, "Created admin user %s on %s. Next: coffer login %s --user %s, then coffer mfa enroll %s.\n", user, name, name, user, name)
 }
 
 func (a *app) cmdMFA(ctx context.Context, args []string) error {
+	if done, err := a.subcommandHelp("mfa", mfaUsage, args); done {
+		return err
+	}
+	switch args[0] {
+	case "enroll":
+		return a.cmdMFAEnroll(ctx, args[1:])
+	case "verify":
+		return a.cmdMFAVerify(ctx, args[1:])
+	case "recovery-codes":
+		return a.cmdMFARecoveryCodes(ctx, args[1:])
+	case "reset":
+		return a.cmdMFAReset(ctx, args[1:])
+	}
+	return usagef("mfa", "mfa: the subcommands are enroll, verify, recovery-codes and reset")
+}
+
+func (a *app) cmdMFAEnroll(ctx context.Context, args []string) error {
 	fs := newFlags("mfa enroll", `coffer mfa enroll ALIAS
 
 Enrol a TOTP authenticator for the logged-in user: prints the otpauth://
 URI (add it to an authenticator app) and ten single-use recovery codes,
 each shown once. Enrolment ends your sessions; log in again with a code.`)
-	if done, err := a.subcommandHelp("mfa", mfaUsage, args); done {
-		return err
-	}
-	switch args[0] {
-	case "verify":
-		return a.cmdMFAVerify(ctx, args[1:])
-	case "recovery-codes":
-		return a.cmdMFARecoveryCodes(ctx, args[1:])
-	}
-	if args[0] == "reset" {
-		rfs := newFlags("mfa reset", "coffer mfa reset ALIAS USER\n\nRemove USER's authenticator and recovery codes (a lost phone) and end their sessions; they enrol again. Needs a fresh MFA proof.")
-		pos, err := a.parse(rfs, args[1:], 2, 2)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(rfs.cmd, pos[0], &rfs.common)
-		if err != nil {
-			return err
-		}
-		if err := r.sessionCall(ctx, http.MethodDelete, "/users/"+url.PathEscape(pos[1])+"/mfa", tok, nil, nil); err != nil {
-			return fmt.Errorf("reset the MFA of %s on %s: %w", pos[1], name, err)
-		}
-		if rfs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1]})
-		}
-		fmt.Fprintf(a.stdout, "MFA of %s reset on %s; they must enrol again.\n", pos[1], name)
-		return nil
-	}
-	if args[0] != "enroll" {
-		return usagef("mfa", "mfa: the subcommands are enroll, verify, recovery-codes and reset")
-	}
-	pos, err := a.parse(fs, args[1:], 1, 1)
-	if err != nil {
-		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -345,16 +368,28 @@ each shown once. Enrolment ends your sessions; log in again with a code.`)
 		URI   string   `json:"otpauth_uri"`
 		Codes []string `json:"recovery_codes"`
 	}
-	if err := r.sessionCall(ctx, http.MethodPost, "/mfa/totp", tok, nil, &out); err != nil {
-		return fmt.Errorf("enrol MFA on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodPost, "/mfa/totp", nil, &out); err != nil {
+		return fmt.Errorf("enrol MFA on %s: %w", s.name, err)
 	}
-	_ = a.saveSession(name, "")
+	_ = a.saveSession(s.name, "")
 	if fs.common.json {
 		return a.printJSON(out)
 	}
 	printEnrolment(a.stdout, out.URI, out.Codes)
-	fmt.Fprintf(a.stdout, "\nLog in again: coffer login %s\n", name)
+	fmt.Fprintf(a.stdout, "\nLog in again: coffer login %s\n", s.name)
 	return nil
+}
+
+func (a *app) cmdMFAReset(ctx context.Context, args []string) error {
+	fs := newFlags("mfa reset", "coffer mfa reset ALIAS USER\n\nRemove USER's authenticator and recovery codes (a lost phone) and end their sessions; they enrol again. Needs a fresh MFA proof.")
+	pos, s, err := a.parseSession(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	if err := s.call(ctx, http.MethodDelete, "/users/"+url.PathEscape(pos[1])+"/mfa", nil, nil); err != nil {
+		return fmt.Errorf("reset the MFA of %s on %s: %w", pos[1], s.name, err)
+	}
+	return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1]}, "MFA of %s reset on %s; they must enrol again.\n", pos[1], s.name)
 }
 
 func (a *app) cmdUser(ctx context.Context, args []string) error {
@@ -367,11 +402,7 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		fs := newFlags("user add", "coffer user add ALIAS NAME --role ROLE[,ROLE]\n\nCreate a user; asks for the password.")
 		var roles string
 		fs.StringVar(&roles, "role", "viewer", "comma-separated roles")
-		pos, err := a.parse(fs, args[1:], 2, 2)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		pos, s, err := a.parseSession(fs, args[1:], 2)
 		if err != nil {
 			return err
 		}
@@ -380,49 +411,29 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 			return err
 		}
 		body := map[string]any{"name": pos[1], "password": password, "roles": strings.Split(roles, ",")}
-		if err := r.sessionCall(ctx, http.MethodPost, "/users", tok, body, nil); err != nil {
-			return fmt.Errorf("add user on %s: %w", name, err)
+		if err := s.call(ctx, http.MethodPost, "/users", body, nil); err != nil {
+			return fmt.Errorf("add user on %s: %w", s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")})
-		}
-		fmt.Fprintf(a.stdout, "User %s created on %s with roles %s.\n", pos[1], name, roles)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")}, "User %s created on %s with roles %s.\n", pos[1], s.name, roles)
 	case "ls":
 		fs := newFlags("user ls", "coffer user ls ALIAS\n\nList users.")
-		pos, err := a.parse(fs, args[1:], 1, 1)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-		if err != nil {
-			return err
-		}
 		var out []struct {
 			Name   string   `json:"name"`
 			Roles  []string `json:"roles"`
 			MFA    bool     `json:"mfa"`
 			Locked bool     `json:"locked"`
 		}
-		if err := r.sessionCall(ctx, http.MethodGet, "/users", tok, nil, &out); err != nil {
-			return fmt.Errorf("list users on %s: %w", name, err)
+		if done, err := a.fetch(ctx, fs, args[1:], "/users", "users", &out); done {
+			return err
 		}
-		if fs.common.json {
-			return a.printJSON(out)
-		}
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "USER\tROLES\tMFA\tLOCKED")
+		tw := a.newTable("USER\tROLES\tMFA\tLOCKED")
 		for _, u := range out {
 			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", u.Name, strings.Join(u.Roles, ","), u.MFA, u.Locked)
 		}
 		return tw.Flush()
 	case "rm", "lock", "unlock":
 		fs := newFlags("user "+sub, "coffer user "+sub+" ALIAS NAME")
-		pos, err := a.parse(fs, args[1:], 2, 2)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		pos, s, err := a.parseSession(fs, args[1:], 2)
 		if err != nil {
 			return err
 		}
@@ -430,14 +441,10 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		if sub == "rm" {
 			method, path = http.MethodDelete, "/users/"+url.PathEscape(pos[1])
 		}
-		if err := r.sessionCall(ctx, method, path, tok, nil, nil); err != nil {
-			return fmt.Errorf("user %s %s on %s: %w", sub, pos[1], name, err)
+		if err := s.call(ctx, method, path, nil, nil); err != nil {
+			return fmt.Errorf("user %s %s on %s: %w", sub, pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "action": sub})
-		}
-		fmt.Fprintf(a.stdout, "User %s %s on %s.\n", pos[1], done, name)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1], "action": sub}, "User %s %s on %s.\n", pos[1], done, s.name)
 	case "roles":
 		fs := newFlags("user roles", "coffer user roles ALIAS NAME --role ROLE[,ROLE]\n\nSet a user's roles (replaces them). Needs a fresh MFA proof.")
 		var roles string
@@ -449,27 +456,19 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		if roles == "" {
 			return usagef(fs.cmd, "user roles: --role is required")
 		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		s, err := a.openSession(fs, pos[0])
 		if err != nil {
 			return err
 		}
-		if err := r.sessionCall(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/roles", tok, map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
-			return fmt.Errorf("set the roles of %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/roles", map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
+			return fmt.Errorf("set the roles of %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")})
-		}
-		fmt.Fprintf(a.stdout, "User %s on %s now has roles %s.\n", pos[1], name, roles)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1], "roles": strings.Split(roles, ",")}, "User %s on %s now has roles %s.\n", pos[1], s.name, roles)
 	case "groups":
 		fs := newFlags("user groups", "coffer user groups ALIAS NAME --group G[,G]\n\nSet a user's groups (replaces them; --group '' clears). Needs a fresh MFA proof.")
 		var groups string
 		fs.StringVar(&groups, "group", "", "comma-separated groups")
-		pos, err := a.parse(fs, args[1:], 2, 2)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		pos, s, err := a.parseSession(fs, args[1:], 2)
 		if err != nil {
 			return err
 		}
@@ -477,21 +476,13 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 		if groups != "" {
 			list = strings.Split(groups, ",")
 		}
-		if err := r.sessionCall(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/groups", tok, map[string]any{"groups": list}, nil); err != nil {
-			return fmt.Errorf("set the groups of %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/groups", map[string]any{"groups": list}, nil); err != nil {
+			return fmt.Errorf("set the groups of %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1], "groups": list})
-		}
-		fmt.Fprintf(a.stdout, "User %s on %s is now in groups %s.\n", pos[1], name, strings.Join(list, ","))
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1], "groups": list}, "User %s on %s is now in groups %s.\n", pos[1], s.name, strings.Join(list, ","))
 	case "passwd":
 		fs := newFlags("user passwd", "coffer user passwd ALIAS NAME\n\nChange a password: your own (asks for the current one) or, as an administrator, another user's.")
-		pos, err := a.parse(fs, args[1:], 2, 2)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		pos, s, err := a.parseSession(fs, args[1:], 2)
 		if err != nil {
 			return err
 		}
@@ -504,54 +495,52 @@ func (a *app) cmdUser(ctx context.Context, args []string) error {
 			return err
 		}
 		body := map[string]string{"current_password": current, "password": password}
-		if err := r.sessionCall(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/password", tok, body, nil); err != nil {
-			return fmt.Errorf("change the password of %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/users/"+url.PathEscape(pos[1])+"/password", body, nil); err != nil {
+			return fmt.Errorf("change the password of %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "user": pos[1]})
-		}
-		fmt.Fprintf(a.stdout, "Password of %s changed on %s; its sessions have ended.\n", pos[1], name)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "user": pos[1]}, "Password of %s changed on %s; its sessions have ended.\n", pos[1], s.name)
 	}
 	return usagef("user", "user: the subcommands are add, ls, rm, passwd, roles, groups, lock and unlock")
 }
 
 func (a *app) cmdPolicy(ctx context.Context, args []string) error {
+	if done, err := a.subcommandHelp("policy", policyUsage, args); done {
+		return err
+	}
+	switch args[0] {
+	case "add", "ls":
+		return a.cmdPolicyStore(ctx, args)
+	case "rm":
+		return a.cmdRemoveNamed(ctx, "policy", args[1:])
+	case "attach", "detach":
+		return a.cmdPolicyAttach(ctx, args[0], args[1:])
+	case "explain":
+		return a.cmdPolicyExplain(ctx, args[1:])
+	}
+	return usagef("policy", "policy: the subcommands are add, ls, rm, attach, detach and explain")
+}
+
+func (a *app) cmdPolicyExplain(ctx context.Context, args []string) error {
 	fs := newFlags("policy explain", `coffer policy explain ALIAS --user NAME --action ACTION --resource ARN [--mfa]
 
 Ask the server whether NAME may do ACTION on ARN, and which policy
 statement decides (for example: --action s3:GetObject
 --resource arn:coffer:s3:::footage/day1/a.mov). --mfa evaluates as if the
 user had just given an MFA proof.`)
-	if done, err := a.subcommandHelp("policy", policyUsage, args); done {
-		return err
-	}
-	if args[0] == "attach" || args[0] == "detach" {
-		return a.cmdPolicyAttach(ctx, args[0], args[1:])
-	}
-	if args[0] == "add" || args[0] == "ls" {
-		return a.cmdPolicyStore(ctx, args)
-	}
-	if args[0] == "rm" {
-		return a.cmdRemoveNamed(ctx, "policy", args[1:])
-	}
-	if args[0] != "explain" {
-		return usagef("policy", "policy: the subcommands are add, ls, rm, attach, detach and explain")
-	}
 	var user, action, resource string
 	var mfa bool
 	fs.StringVar(&user, "user", "", "user name")
 	fs.StringVar(&action, "action", "", "action, e.g. s3:GetObject or admin:CreateUser")
 	fs.StringVar(&resource, "resource", "", "resource ARN, e.g. arn:coffer:s3:::bucket/key")
 	fs.BoolVar(&mfa, "mfa", false, "evaluate with a fresh MFA proof")
-	pos, err := a.parse(fs, args[1:], 1, 1)
+	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	if user == "" || action == "" || resource == "" {
 		return usagef(fs.cmd, "policy explain: --user, --action and --resource are required")
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	s, err := a.openSession(fs, pos[0])
 	if err != nil {
 		return err
 	}
@@ -564,8 +553,8 @@ user had just given an MFA proof.`)
 		RequireMFA bool   `json:"require_mfa"`
 		Reason     string `json:"reason"`
 	}
-	if err := r.sessionCall(ctx, http.MethodGet, "/explain?"+q.Encode(), tok, nil, &out); err != nil {
-		return fmt.Errorf("policy explain on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodGet, "/explain?"+q.Encode(), nil, &out); err != nil {
+		return fmt.Errorf("policy explain on %s: %w", s.name, err)
 	}
 	if fs.common.json {
 		return a.printJSON(out)
@@ -606,7 +595,7 @@ shown once.`)
 	}
 	var keyPolicy json.RawMessage
 	if policyFile != "" {
-		b, err := os.ReadFile(policyFile)
+		b, err := readPolicyFile(policyFile)
 		if err != nil {
 			return err
 		}
@@ -620,7 +609,7 @@ shown once.`)
 			return usagef(fs.cmd, "%v", err)
 		}
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	s, err := a.openSession(fs, pos[0])
 	if err != nil {
 		return err
 	}
@@ -633,11 +622,11 @@ shown once.`)
 	if keyPolicy != nil {
 		body["policy"] = keyPolicy
 	}
-	if err := r.sessionCall(ctx, http.MethodPost, "/access-keys", tok, body, &out); err != nil {
-		return fmt.Errorf("create an access key on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodPost, "/access-keys", body, &out); err != nil {
+		return fmt.Errorf("create an access key on %s: %w", s.name, err)
 	}
 	if saveAs != "" {
-		al := r.alias
+		al := s.alias
 		al.AccessKey, al.SecretKey = out.AccessKey, out.SecretKey
 		if err := a.saveAlias(saveAs, al); err != nil {
 			return err
@@ -660,17 +649,9 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 	fs := newFlags("key ls", "coffer key ls ALIAS [--user NAME]\n\nList S3 access keys: yours, or NAME's (administrators).")
 	var user string
 	fs.StringVar(&user, "user", "", "whose keys (default: yours)")
-	pos, err := a.parse(fs, args, 1, 1)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-	if err != nil {
-		return err
-	}
-	path := "/access-keys"
-	if user != "" {
-		path += "?" + url.Values{"user": {user}}.Encode()
 	}
 	var out []struct {
 		ID       string          `json:"access_key"`
@@ -680,14 +661,13 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 		MFA      bool            `json:"mfa"`
 		Policy   json.RawMessage `json:"policy,omitempty"`
 	}
-	if err := r.sessionCall(ctx, http.MethodGet, path, tok, nil, &out); err != nil {
-		return fmt.Errorf("list access keys on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodGet, withUser("/access-keys", user), nil, &out); err != nil {
+		return fmt.Errorf("list access keys on %s: %w", s.name, err)
 	}
 	if fs.common.json {
 		return a.printJSON(out)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCESS KEY\tCREATED\tLAST USED\tEXPIRES\tMFA\tPOLICY")
+	tw := a.newTable("ACCESS KEY\tCREATED\tLAST USED\tEXPIRES\tMFA\tPOLICY")
 	for _, k := range out {
 		exp, used, pol := "never", "never", "-"
 		if k.Expires != nil {
@@ -706,44 +686,25 @@ func (a *app) cmdKeyLs(ctx context.Context, args []string) error {
 
 func (a *app) cmdKeyRm(ctx context.Context, args []string) error {
 	fs := newFlags("key rm", "coffer key rm ALIAS ACCESS_KEY\n\nRevoke an S3 access key at once.")
-	pos, err := a.parse(fs, args, 2, 2)
+	pos, s, err := a.parseSession(fs, args, 2)
 	if err != nil {
 		return err
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-	if err != nil {
-		return err
+	if err := s.call(ctx, http.MethodDelete, "/access-keys/"+url.PathEscape(pos[1]), nil, nil); err != nil {
+		return fmt.Errorf("revoke %s on %s: %w", pos[1], s.name, err)
 	}
-	if err := r.sessionCall(ctx, http.MethodDelete, "/access-keys/"+url.PathEscape(pos[1]), tok, nil, nil); err != nil {
-		return fmt.Errorf("revoke %s on %s: %w", pos[1], name, err)
-	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "access_key": pos[1]})
-	}
-	fmt.Fprintf(a.stdout, "Access key %s revoked on %s.\n", pos[1], name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", "access_key": pos[1]}, "Access key %s revoked on %s.\n", pos[1], s.name)
 }
 
 // cmdPolicyStore is `policy add ALIAS NAME FILE` and `policy ls ALIAS`.
 func (a *app) cmdPolicyStore(ctx context.Context, args []string) error {
 	if args[0] == "ls" {
 		fs := newFlags("policy ls", "coffer policy ls ALIAS\n\nList policy names (built-in ones start with coffer-).")
-		pos, err := a.parse(fs, args[1:], 1, 1)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-		if err != nil {
-			return err
-		}
 		var out struct {
 			Policies []string `json:"policies"`
 		}
-		if err := r.sessionCall(ctx, http.MethodGet, "/policies", tok, nil, &out); err != nil {
-			return fmt.Errorf("list policies on %s: %w", name, err)
-		}
-		if fs.common.json {
-			return a.printJSON(out)
+		if done, err := a.fetch(ctx, fs, args[1:], "/policies", "policies", &out); done {
+			return err
 		}
 		for _, p := range out.Policies {
 			fmt.Fprintln(a.stdout, p)
@@ -755,22 +716,36 @@ func (a *app) cmdPolicyStore(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	doc, err := os.ReadFile(pos[2])
+	doc, err := readPolicyFile(pos[2])
 	if err != nil {
 		return err
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	s, err := a.openSession(fs, pos[0])
 	if err != nil {
 		return err
 	}
-	if err := r.sessionCall(ctx, http.MethodPut, "/policies/"+url.PathEscape(pos[1]), tok, json.RawMessage(doc), nil); err != nil {
-		return fmt.Errorf("store policy %s on %s: %w", pos[1], name, err)
+	if err := s.call(ctx, http.MethodPut, "/policies/"+url.PathEscape(pos[1]), json.RawMessage(doc), nil); err != nil {
+		return fmt.Errorf("store policy %s on %s: %w", pos[1], s.name, err)
 	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "policy": pos[1]})
+	return a.report(&fs.common, map[string]any{"status": "success", "policy": pos[1]}, "Policy %s stored on %s.\n", pos[1], s.name)
+}
+
+// readPolicyFile reads a policy document, refusing one larger than the
+// server accepts (policy.MaxDocumentBytes) before reading it whole.
+func readPolicyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(a.stdout, "Policy %s stored on %s.\n", pos[1], name)
-	return nil
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, policy.MaxDocumentBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > policy.MaxDocumentBytes {
+		return nil, fmt.Errorf("%s is larger than a policy document may be (%d KiB)", path, policy.MaxDocumentBytes>>10)
+	}
+	return b, nil
 }
 
 func (a *app) cmdRole(ctx context.Context, args []string) error {
@@ -781,28 +756,16 @@ func (a *app) cmdRole(ctx context.Context, args []string) error {
 	switch sub {
 	case "ls":
 		fs := newFlags("role ls", "coffer role ls ALIAS\n\nList roles with their policies.")
-		pos, err := a.parse(fs, args[1:], 1, 1)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-		if err != nil {
-			return err
-		}
 		var out []struct {
 			Name       string   `json:"name"`
 			Policies   []string `json:"policies"`
 			MFAAtLogin bool     `json:"mfa_at_login"`
 			Builtin    bool     `json:"builtin"`
 		}
-		if err := r.sessionCall(ctx, http.MethodGet, "/roles", tok, nil, &out); err != nil {
-			return fmt.Errorf("list roles on %s: %w", name, err)
+		if done, err := a.fetch(ctx, fs, args[1:], "/roles", "roles", &out); done {
+			return err
 		}
-		if fs.common.json {
-			return a.printJSON(out)
-		}
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ROLE\tPOLICIES\tMFA AT LOGIN\tBUILT-IN")
+		tw := a.newTable("ROLE\tPOLICIES\tMFA AT LOGIN\tBUILT-IN")
 		for _, r := range out {
 			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", r.Name, strings.Join(r.Policies, ","), r.MFAAtLogin, r.Builtin)
 		}
@@ -820,19 +783,15 @@ func (a *app) cmdRole(ctx context.Context, args []string) error {
 		if policies == "" {
 			return usagef(fs.cmd, "role add: --policy is required")
 		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		s, err := a.openSession(fs, pos[0])
 		if err != nil {
 			return err
 		}
 		body := map[string]any{"policies": strings.Split(policies, ","), "mfa_at_login": mfa}
-		if err := r.sessionCall(ctx, http.MethodPut, "/roles/"+url.PathEscape(pos[1]), tok, body, nil); err != nil {
-			return fmt.Errorf("store role %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/roles/"+url.PathEscape(pos[1]), body, nil); err != nil {
+			return fmt.Errorf("store role %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "role": pos[1]})
-		}
-		fmt.Fprintf(a.stdout, "Role %s stored on %s.\n", pos[1], name)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "role": pos[1]}, "Role %s stored on %s.\n", pos[1], s.name)
 	case "rm":
 		return a.cmdRemoveNamed(ctx, "role", args[1:])
 	}
@@ -847,26 +806,14 @@ func (a *app) cmdGroup(ctx context.Context, args []string) error {
 	switch sub {
 	case "ls":
 		fs := newFlags("group ls", "coffer group ls ALIAS\n\nList groups and their roles.")
-		pos, err := a.parse(fs, args[1:], 1, 1)
-		if err != nil {
-			return err
-		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-		if err != nil {
-			return err
-		}
 		var out []struct {
 			Name  string   `json:"name"`
 			Roles []string `json:"roles"`
 		}
-		if err := r.sessionCall(ctx, http.MethodGet, "/groups", tok, nil, &out); err != nil {
-			return fmt.Errorf("list groups on %s: %w", name, err)
+		if done, err := a.fetch(ctx, fs, args[1:], "/groups", "groups", &out); done {
+			return err
 		}
-		if fs.common.json {
-			return a.printJSON(out)
-		}
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "GROUP\tROLES")
+		tw := a.newTable("GROUP\tROLES")
 		for _, g := range out {
 			fmt.Fprintf(tw, "%s\t%s\n", g.Name, strings.Join(g.Roles, ","))
 		}
@@ -882,18 +829,14 @@ func (a *app) cmdGroup(ctx context.Context, args []string) error {
 		if roles == "" {
 			return usagef(fs.cmd, "group add: --role is required")
 		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+		s, err := a.openSession(fs, pos[0])
 		if err != nil {
 			return err
 		}
-		if err := r.sessionCall(ctx, http.MethodPut, "/groups/"+url.PathEscape(pos[1]), tok, map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
-			return fmt.Errorf("store group %s on %s: %w", pos[1], name, err)
+		if err := s.call(ctx, http.MethodPut, "/groups/"+url.PathEscape(pos[1]), map[string]any{"roles": strings.Split(roles, ",")}, nil); err != nil {
+			return fmt.Errorf("store group %s on %s: %w", pos[1], s.name, err)
 		}
-		if fs.common.json {
-			return a.printJSON(map[string]any{"status": "success", "group": pos[1]})
-		}
-		fmt.Fprintf(a.stdout, "Group %s stored on %s.\n", pos[1], name)
-		return nil
+		return a.report(&fs.common, map[string]any{"status": "success", "group": pos[1]}, "Group %s stored on %s.\n", pos[1], s.name)
 	case "rm":
 		return a.cmdRemoveNamed(ctx, "group", args[1:])
 	}

@@ -13,35 +13,25 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
-
-	"github.com/coffer-vault/coffer/internal/server"
 )
 
 // TestE2EIdentity: setup, login, MFA enrolment, login with a code, users,
 // whoami and logout through the CLI against the real server.
 func TestE2EIdentity(t *testing.T) {
-	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	c := srv.NewCredentials()
-	e := newE2EFor(t, srv.Endpoint(), c.AccessKey, c.SecretKey, srv.CAFile())
-	const pw = "tangerine-Harbour-91-lantern"
+	srv, e := newRealE2E(t)
 	ctx := context.Background()
-	stdin := func(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
 
-	if r := e.runCtx(ctx, stdin("wrong-token", pw), "setup", "t", "--user", "root"); r.code == 0 || !strings.Contains(r.stderr, "setup token is wrong") {
+	if r := e.runCtx(ctx, stdinLines("wrong-token", e2ePassword), "setup", "t", "--user", "root"); r.code == 0 || !strings.Contains(r.stderr, "setup token is wrong") {
 		t.Fatalf("setup with a wrong token: %s", r)
 	}
-	if r := e.runCtx(ctx, stdin(srv.SetupToken(), pw), "setup", "t", "--user", "root"); r.code != 0 {
+	if r := e.runCtx(ctx, stdinLines(srv.SetupToken(), e2ePassword), "setup", "t", "--user", "root"); r.code != 0 {
 		t.Fatalf("setup: %s", r)
 	}
 	e.expect(1, "not logged in", "whoami", "t")
-	if r := e.runCtx(ctx, stdin("nope-"+pw), "login", "t", "--user", "root"); r.code == 0 || !strings.Contains(r.stderr, "wrong user name, password or code") {
+	if r := e.runCtx(ctx, stdinLines("nope-"+e2ePassword), "login", "t", "--user", "root"); r.code == 0 || !strings.Contains(r.stderr, "wrong user name, password or code") {
 		t.Fatalf("login with a wrong password: %s", r)
 	}
-	r := e.runCtx(ctx, stdin(pw), "login", "t", "--user", "root")
+	r := e.runCtx(ctx, stdinLines(e2ePassword), "login", "t", "--user", "root")
 	if r.code != 0 || !strings.Contains(r.stdout, "coffer mfa enroll t") {
 		t.Fatalf("first login: %s", r)
 	}
@@ -50,7 +40,7 @@ func TestE2EIdentity(t *testing.T) {
 	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("sessions.json: %v %v", st, err)
 	}
-	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana"); r.code != 1 || !strings.Contains(r.stderr, "requires MFA") {
+	if r := e.runCtx(ctx, stdinLines(e2ePassword), "user", "add", "t", "ana"); r.code != 1 || !strings.Contains(r.stderr, "requires MFA") {
 		t.Fatalf("creating a user without MFA: %s", r)
 	}
 
@@ -64,7 +54,7 @@ func TestE2EIdentity(t *testing.T) {
 	}
 	u, _ := url.Parse(enrol.URI)
 	code, _ := totp.GenerateCode(u.Query().Get("secret"), time.Now())
-	if r := e.runCtx(ctx, stdin(pw, code), "login", "t", "--user", "root"); r.code != 0 || !strings.Contains(r.stdout, "with MFA") {
+	if r := e.runCtx(ctx, stdinLines(e2ePassword, code), "login", "t", "--user", "root"); r.code != 0 || !strings.Contains(r.stdout, "with MFA") {
 		t.Fatalf("login with a code: %s", r)
 	}
 	// Step-up on the S3 plane: the bootstrap key (now root's) cannot delete
@@ -94,7 +84,7 @@ func TestE2EIdentity(t *testing.T) {
 	if r := e.run("rb", "m/scratch2"); r.code != 1 || !strings.Contains(strings.ToLower(r.stderr), "access key") {
 		t.Fatalf("a revoked key still works: %s", r)
 	}
-	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana", "--role", "viewer"); r.code != 0 {
+	if r := e.runCtx(ctx, stdinLines(e2ePassword), "user", "add", "t", "ana", "--role", "viewer"); r.code != 0 {
 		t.Fatalf("user add: %s", r)
 	}
 	// Custom policy and role, assigned to ana.
@@ -138,11 +128,11 @@ func TestE2EIdentity(t *testing.T) {
 		t.Fatalf("whoami: %s", r)
 	}
 	e.must("user", "lock", "t", "ana")
-	if r := e.runCtx(ctx, stdin(pw), "login", "t", "--user", "ana"); r.code == 0 || !strings.Contains(r.stderr, "locked") {
+	if r := e.runCtx(ctx, stdinLines(e2ePassword), "login", "t", "--user", "ana"); r.code == 0 || !strings.Contains(r.stderr, "locked") {
 		t.Fatalf("login of a locked user: %s", r)
 	}
 	e.must("user", "unlock", "t", "ana")
-	if r := e.runCtx(ctx, stdin("", "quasar-Murmur-58-plinth-vault"), "user", "passwd", "t", "ana"); r.code != 0 {
+	if r := e.runCtx(ctx, stdinLines("", "quasar-Murmur-58-plinth-vault"), "user", "passwd", "t", "ana"); r.code != 0 {
 		t.Fatalf("admin resets ana's password: %s", r)
 	}
 	e.must("user", "rm", "t", "ana")
@@ -152,10 +142,10 @@ func TestE2EIdentity(t *testing.T) {
 	e.must("logout", "t")
 	e.expect(1, "not logged in", "whoami", "t")
 	// A recovery code logs in once.
-	if r := e.runCtx(ctx, stdin(pw, enrol.Codes[0]), "login", "t", "--user", "root", "--recovery"); r.code != 0 {
+	if r := e.runCtx(ctx, stdinLines(e2ePassword, enrol.Codes[0]), "login", "t", "--user", "root", "--recovery"); r.code != 0 {
 		t.Fatalf("login with a recovery code: %s", r)
 	}
-	if r := e.runCtx(ctx, stdin(pw, enrol.Codes[0]), "login", "t", "--user", "root", "--recovery"); r.code == 0 {
+	if r := e.runCtx(ctx, stdinLines(e2ePassword, enrol.Codes[0]), "login", "t", "--user", "root", "--recovery"); r.code == 0 {
 		t.Fatalf("a recovery code worked twice: %s", r)
 	}
 }

@@ -5,55 +5,28 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pquerna/otp/totp"
-
-	"github.com/coffer-vault/coffer/internal/server"
 )
 
 // TestE2ESessionsKeysAndDeletion: coffer session ls|rm, key create
 // --policy and key ls with last use, and policy|role|group rm, through the
 // CLI against the real server.
 func TestE2ESessionsKeysAndDeletion(t *testing.T) {
-	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	c := srv.NewCredentials()
-	e := newE2EFor(t, srv.Endpoint(), c.AccessKey, c.SecretKey, srv.CAFile())
-	const pw = "tangerine-Harbour-91-lantern"
+	srv, e := newRealE2E(t)
+	e.loginMFARoot(t, srv)
 	ctx := context.Background()
-	stdin := func(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
-	if r := e.runCtx(ctx, stdin(srv.SetupToken(), pw), "setup", "t", "--user", "root"); r.code != 0 {
-		t.Fatalf("setup: %s", r)
-	}
-	if r := e.runCtx(ctx, stdin(pw), "login", "t", "--user", "root"); r.code != 0 {
-		t.Fatalf("login: %s", r)
-	}
-	var enrol struct {
-		URI string `json:"otpauth_uri"`
-	}
-	json.Unmarshal([]byte(e.must("mfa", "enroll", "t", "--json").stdout), &enrol)
-	u, _ := url.Parse(enrol.URI)
-	code, _ := totp.GenerateCode(u.Query().Get("secret"), time.Now())
-	if r := e.runCtx(ctx, stdin(pw, code), "login", "t", "--user", "root"); r.code != 0 {
-		t.Fatalf("login with a code: %s", r)
-	}
 
 	// Sessions. ana logs in twice on her own alias: two sessions.
-	if r := e.runCtx(ctx, stdin(pw), "user", "add", "t", "ana", "--role", "editor"); r.code != 0 {
+	if r := e.runCtx(ctx, stdinLines(e2ePassword), "user", "add", "t", "ana", "--role", "editor"); r.code != 0 {
 		t.Fatalf("user add: %s", r)
 	}
-	e.must("alias", "set", "a", srv.Endpoint(), c.AccessKey, c.SecretKey, "--ca", srv.CAFile())
+	e.must("alias", "set", "a", srv.Endpoint(), e.accessKey, e.secretKey, "--ca", srv.CAFile())
 	for range 2 {
-		if r := e.runCtx(ctx, stdin(pw), "login", "a", "--user", "ana"); r.code != 0 {
+		if r := e.runCtx(ctx, stdinLines(e2ePassword), "login", "a", "--user", "ana"); r.code != 0 {
 			t.Fatalf("ana logs in: %s", r)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"text/tabwriter"
 )
 
 type bucketScanReply struct {
@@ -48,14 +47,14 @@ LIKELY). Needs admin:PutBucketScan.`)
 				reject = append(reject, strings.TrimSpace(e))
 			}
 		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, p.Alias, &fs.common)
+		s, err := a.openSession(fs, p.Alias)
 		if err != nil {
 			return err
 		}
 		var out bucketScanReply
 		in := map[string]any{"reject": reject, "min_confidence": minConf}
-		if err := r.sessionCall(ctx, http.MethodPut, "/buckets/"+p.Bucket+"/scan", tok, in, &out); err != nil {
-			return fmt.Errorf("set scan.reject of %s on %s: %w", p.Bucket, name, err)
+		if err := s.call(ctx, http.MethodPut, "/buckets/"+p.Bucket+"/scan", in, &out); err != nil {
+			return fmt.Errorf("set scan.reject of %s on %s: %w", p.Bucket, s.name, err)
 		}
 		return a.printBucketScan(fs.common.json, out)
 	case "scan":
@@ -68,13 +67,13 @@ LIKELY). Needs admin:PutBucketScan.`)
 		if err != nil {
 			return usagef(fs.cmd, "%v", err)
 		}
-		r, name, tok, err := a.sessionRemote(fs.cmd, p.Alias, &fs.common)
+		s, err := a.openSession(fs, p.Alias)
 		if err != nil {
 			return err
 		}
 		var out bucketScanReply
-		if err := r.sessionCall(ctx, http.MethodGet, "/buckets/"+p.Bucket+"/scan", tok, nil, &out); err != nil {
-			return fmt.Errorf("scan settings of %s on %s: %w", p.Bucket, name, err)
+		if err := s.call(ctx, http.MethodGet, "/buckets/"+p.Bucket+"/scan", nil, &out); err != nil {
+			return fmt.Errorf("scan settings of %s on %s: %w", p.Bucket, s.name, err)
 		}
 		return a.printBucketScan(fs.common.json, out)
 	}
@@ -107,12 +106,12 @@ shown. Needs admin:GetObjectLabels.`)
 	if err != nil {
 		return usagef(fs.cmd, "%v", err)
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, p.Alias, &fs.common)
-	if err != nil {
-		return err
-	}
 	if strings.Contains(p.Key, "?") {
 		return usagef(fs.cmd, "labels: keys with '?' cannot be asked about yet")
+	}
+	s, err := a.openSession(fs, p.Alias)
+	if err != nil {
+		return err
 	}
 	var out struct {
 		Bucket    string `json:"bucket"`
@@ -128,8 +127,8 @@ shown. Needs admin:GetObjectLabels.`)
 			Offset     int64  `json:"offset"`
 		} `json:"labels"`
 	}
-	if err := r.sessionCall(ctx, http.MethodGet, "/objects/"+p.Bucket+"/"+p.Key+"/labels", tok, nil, &out); err != nil {
-		return fmt.Errorf("labels of %s on %s: %w", p, name, err)
+	if err := s.call(ctx, http.MethodGet, "/objects/"+p.Bucket+"/"+p.Key+"/labels", nil, &out); err != nil {
+		return fmt.Errorf("labels of %s on %s: %w", p, s.name, err)
 	}
 	if fs.common.json {
 		return a.printJSON(out)
@@ -141,8 +140,7 @@ shown. Needs admin:GetObjectLabels.`)
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LABEL\tCONFIDENCE\tCOUNT\tFIRST AT")
+	tw := a.newTable("LABEL\tCONFIDENCE\tCOUNT\tFIRST AT")
 	for _, l := range out.Labels {
 		fmt.Fprintf(tw, "%s\t%s\t%d\tline %d, byte %d\n", l.Type, l.Confidence, l.Count, l.Line, l.Offset)
 	}

@@ -3,52 +3,18 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/pquerna/otp/totp"
-
-	"github.com/coffer-vault/coffer/internal/server"
 )
 
 // TestE2EScanGate: an administrator sets a bucket's scan.reject with the
 // CLI; an upload holding an AWS key is then refused with the finding type
 // and place (never the key), and the labels of an ungated upload show.
 func TestE2EScanGate(t *testing.T) {
-	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	c := srv.NewCredentials()
-	e := newE2EFor(t, srv.Endpoint(), c.AccessKey, c.SecretKey, srv.CAFile())
-	const pw = "tangerine-Harbour-91-lantern"
-	ctx := context.Background()
-	stdin := func(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
-	if r := e.runCtx(ctx, stdin(srv.SetupToken(), pw), "setup", "t", "--user", "root"); r.code != 0 {
-		t.Fatalf("setup: %s", r)
-	}
-	if r := e.runCtx(ctx, stdin(pw), "login", "t", "--user", "root"); r.code != 0 {
-		t.Fatalf("login: %s", r)
-	}
-	r := e.must("mfa", "enroll", "t", "--json")
-	var enrol struct {
-		URI string `json:"otpauth_uri"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &enrol); err != nil {
-		t.Fatalf("mfa enroll --json: %s (%v)", r, err)
-	}
-	u, _ := url.Parse(enrol.URI)
-	code, _ := totp.GenerateCode(u.Query().Get("secret"), time.Now())
-	if r := e.runCtx(ctx, stdin(pw, code), "login", "t", "--user", "root"); r.code != 0 {
-		t.Fatalf("login with a code: %s", r)
-	}
+	srv, e := newRealE2E(t)
+	e.loginMFARoot(t, srv)
 
 	e.must("mb", "t/gated")
 	e.expect(1, "unknown finding type", "bucket", "scan-reject", "t/gated", "secret:nope")
@@ -61,7 +27,7 @@ func TestE2EScanGate(t *testing.T) {
 	const key = "AKIA4GXQ7TZ2KR9WMB3H"
 	f := filepath.Join(e.dir, "deploy.env")
 	os.WriteFile(f, []byte("# deploy\nAWS_ACCESS_KEY_ID="+key+"\n"), 0o600)
-	r = e.expect(1, "secret:aws_access_key", "put", f, "t/gated/deploy.env")
+	r := e.expect(1, "secret:aws_access_key", "put", f, "t/gated/deploy.env")
 	t.Logf("refused put: %s", r.stderr)
 	if !strings.Contains(r.stderr, "line 2") || strings.Contains(r.stderr, key[4:]) {
 		t.Fatalf("refused put: %s", r)

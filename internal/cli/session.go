@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"text/tabwriter"
 	"time"
 )
 
@@ -30,21 +29,15 @@ type sessionJSON struct {
 }
 
 func (a *app) cmdSession(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+	if done, err := a.subcommandHelp("session", sessionUsage, args); done {
+		return err
 	}
+	sub := args[0]
 	switch sub {
 	case "ls":
 		return a.cmdSessionLs(ctx, args[1:])
 	case "rm":
 		return a.cmdSessionRm(ctx, args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+sessionUsage)
-		return errHelpShown
-	case "":
-		fmt.Fprintln(a.stderr, "Usage: "+sessionUsage)
-		return usagef("", "session: missing subcommand")
 	}
 	return usagef("session", "session: unknown subcommand %q (ls, rm)", sub)
 }
@@ -65,17 +58,13 @@ a session for `+"`coffer session rm`"+` (it is derived from the token's
 hash, never the token); * marks the session this command used.`)
 	var user string
 	fs.StringVar(&user, "user", "", "whose sessions (default: yours)")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	var out []sessionJSON
-	if err := r.sessionCall(ctx, http.MethodGet, withUser("/sessions", user), tok, nil, &out); err != nil {
-		return fmt.Errorf("list sessions on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodGet, withUser("/sessions", user), nil, &out); err != nil {
+		return fmt.Errorf("list sessions on %s: %w", s.name, err)
 	}
 	if fs.common.json {
 		if out == nil {
@@ -83,8 +72,7 @@ hash, never the token); * marks the session this command used.`)
 		}
 		return a.printJSON(out)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  ID\tCREATED\tLAST SEEN\tMFA")
+	tw := a.newTable("  ID\tCREATED\tLAST SEEN\tMFA")
 	for _, s := range out {
 		mark := " "
 		if s.Current {
@@ -102,22 +90,14 @@ Revoke one admin-plane session at once: one of yours, or (administrators)
 one of NAME's. Revoking the session this command uses logs you out.`)
 	var user string
 	fs.StringVar(&user, "user", "", "whose session (default: yours)")
-	pos, err := a.parse(fs, args, 2, 2)
+	pos, s, err := a.parseSession(fs, args, 2)
 	if err != nil {
 		return err
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
-	if err != nil {
-		return err
+	if err := s.call(ctx, http.MethodDelete, withUser("/sessions/"+url.PathEscape(pos[1]), user), nil, nil); err != nil {
+		return fmt.Errorf("revoke session %s on %s: %w", pos[1], s.name, err)
 	}
-	if err := r.sessionCall(ctx, http.MethodDelete, withUser("/sessions/"+url.PathEscape(pos[1]), user), tok, nil, nil); err != nil {
-		return fmt.Errorf("revoke session %s on %s: %w", pos[1], name, err)
-	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "session": pos[1]})
-	}
-	fmt.Fprintf(a.stdout, "Session %s revoked on %s.\n", pos[1], name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", "session": pos[1]}, "Session %s revoked on %s.\n", pos[1], s.name)
 }
 
 // cmdRemoveNamed is `coffer policy|role|group rm ALIAS NAME`: DELETE
@@ -132,21 +112,13 @@ Delete a stored %s. Built-in ones cannot be deleted, and neither can a
 		"role":   "role a user or group holds",
 		"group":  "group with members",
 	}[kind]))
-	pos, err := a.parse(fs, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	pos, s, err := a.parseSession(fs, args, 2)
 	if err != nil {
 		return err
 	}
 	plural := map[string]string{"policy": "policies", "role": "roles", "group": "groups"}[kind]
-	if err := r.sessionCall(ctx, http.MethodDelete, "/"+plural+"/"+url.PathEscape(pos[1]), tok, nil, nil); err != nil {
-		return fmt.Errorf("delete %s %s on %s: %w", kind, pos[1], name, err)
+	if err := s.call(ctx, http.MethodDelete, "/"+plural+"/"+url.PathEscape(pos[1]), nil, nil); err != nil {
+		return fmt.Errorf("delete %s %s on %s: %w", kind, pos[1], s.name, err)
 	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", kind: pos[1]})
-	}
-	fmt.Fprintf(a.stdout, "%s %s deleted on %s.\n", map[string]string{"policy": "Policy", "role": "Role", "group": "Group"}[kind], pos[1], name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", kind: pos[1]}, "%s %s deleted on %s.\n", map[string]string{"policy": "Policy", "role": "Role", "group": "Group"}[kind], pos[1], s.name)
 }

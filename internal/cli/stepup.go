@@ -69,22 +69,6 @@ Subcommands:
   rm ALIAS NAME                 delete a group without members`
 )
 
-// subcommandHelp handles a command group's own help: "--help" (or "help")
-// prints usage to stdout; no subcommand at all prints it to stderr as a
-// usage error. It reports whether it handled args.
-func (a *app) subcommandHelp(cmd, usage string, args []string) (bool, error) {
-	if len(args) == 0 {
-		fmt.Fprintln(a.stderr, "Usage: "+usage)
-		return true, usagef("", "%s: missing subcommand", cmd)
-	}
-	switch args[0] {
-	case "-h", "--help", "-help", "help":
-		fmt.Fprintln(a.stdout, "Usage: "+usage)
-		return true, errHelpShown
-	}
-	return false, nil
-}
-
 // cmdMFAVerify is `coffer mfa verify ALIAS`: POST /admin/v1/mfa/verify.
 func (a *app) cmdMFAVerify(ctx context.Context, args []string) error {
 	fs := newFlags("mfa verify", `coffer mfa verify ALIAS [--recovery]
@@ -96,11 +80,7 @@ need a proof from the last five minutes. --recovery uses a recovery code
 instead; it is then used up.`)
 	var recovery bool
 	fs.BoolVar(&recovery, "recovery", false, "use a recovery code instead of a one-time code")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -116,14 +96,10 @@ instead; it is then used up.`)
 		User  string `json:"user"`
 		MFAAt string `json:"mfa_at"`
 	}
-	if err := r.sessionCall(ctx, http.MethodPost, "/mfa/verify", tok, map[string]string{field: code}, &out); err != nil {
-		return fmt.Errorf("verify MFA on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodPost, "/mfa/verify", map[string]string{field: code}, &out); err != nil {
+		return fmt.Errorf("verify MFA on %s: %w", s.name, err)
 	}
-	if fs.common.json {
-		return a.printJSON(map[string]any{"status": "success", "alias": name, "user": out.User, "mfa_at": out.MFAAt})
-	}
-	fmt.Fprintf(a.stdout, "MFA verified for %s on %s; dangerous actions are open for the next five minutes.\n", out.User, name)
-	return nil
+	return a.report(&fs.common, map[string]any{"status": "success", "alias": s.name, "user": out.User, "mfa_at": out.MFAAt}, "MFA verified for %s on %s; dangerous actions are open for the next five minutes.\n", out.User, s.name)
 }
 
 // cmdMFARecoveryCodes is `coffer mfa recovery-codes ALIAS`.
@@ -133,19 +109,15 @@ func (a *app) cmdMFARecoveryCodes(ctx context.Context, args []string) error {
 Replace your ten recovery codes with new ones, shown once; the old codes
 stop working. Needs an MFA proof from the last five minutes (coffer mfa
 verify ALIAS).`)
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	_, s, err := a.parseSession(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	var out struct {
 		Codes []string `json:"recovery_codes"`
 	}
-	if err := r.sessionCall(ctx, http.MethodPost, "/mfa/recovery-codes", tok, nil, &out); err != nil {
-		return fmt.Errorf("regenerate recovery codes on %s: %w", name, err)
+	if err := s.call(ctx, http.MethodPost, "/mfa/recovery-codes", nil, &out); err != nil {
+		return fmt.Errorf("regenerate recovery codes on %s: %w", s.name, err)
 	}
 	if fs.common.json {
 		return a.printJSON(out)
@@ -176,18 +148,18 @@ func (a *app) cmdPolicyAttach(ctx context.Context, sub string, args []string) er
 	if role == "" {
 		return usagef(fs.cmd, "policy %s: --role is required", sub)
 	}
-	r, name, tok, err := a.sessionRemote(fs.cmd, pos[0], &fs.common)
+	s, err := a.openSession(fs, pos[0])
 	if err != nil {
 		return err
 	}
 	path := "/roles/" + url.PathEscape(role) + "/policies/" + url.PathEscape(pos[1])
-	if err := r.sessionCall(ctx, method, path, tok, nil, nil); err != nil {
-		return fmt.Errorf("policy %s %s --role %s on %s: %w", sub, pos[1], role, name, err)
+	if err := s.call(ctx, method, path, nil, nil); err != nil {
+		return fmt.Errorf("policy %s %s --role %s on %s: %w", sub, pos[1], role, s.name, err)
 	}
 	if fs.common.json {
 		return a.printJSON(map[string]any{"status": "success", "policy": pos[1], "role": role, "action": sub})
 	}
 	done := map[string]string{"attach": "attached to", "detach": "detached from"}[sub]
-	fmt.Fprintf(a.stdout, "Policy %s %s role %s on %s.\n", pos[1], done, role, name)
+	fmt.Fprintf(a.stdout, "Policy %s %s role %s on %s.\n", pos[1], done, role, s.name)
 	return nil
 }

@@ -5,7 +5,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,52 +13,25 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
-
-	"github.com/coffer-vault/coffer/internal/server"
 )
 
 // TestE2EStepUpAndAttach: coffer mfa verify (code and recovery code),
 // mfa recovery-codes, and policy attach|detach, through the CLI against
 // the real server.
 func TestE2EStepUpAndAttach(t *testing.T) {
-	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	c := srv.NewCredentials()
-	e := newE2EFor(t, srv.Endpoint(), c.AccessKey, c.SecretKey, srv.CAFile())
-	const pw = "tangerine-Harbour-91-lantern"
+	srv, e := newRealE2E(t)
+	root := e.loginMFARoot(t, srv)
 	ctx := context.Background()
-	stdin := func(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
-	if r := e.runCtx(ctx, stdin(srv.SetupToken(), pw), "setup", "t", "--user", "root"); r.code != 0 {
-		t.Fatalf("setup: %s", r)
-	}
-	if r := e.runCtx(ctx, stdin(pw), "login", "t", "--user", "root"); r.code != 0 {
-		t.Fatalf("login: %s", r)
-	}
-	var enrol struct {
-		URI   string   `json:"otpauth_uri"`
-		Codes []string `json:"recovery_codes"`
-	}
-	json.Unmarshal([]byte(e.must("mfa", "enroll", "t", "--json").stdout), &enrol)
-	u, _ := url.Parse(enrol.URI)
-	secret := u.Query().Get("secret")
-	now := time.Now()
-	code, _ := totp.GenerateCode(secret, now)
-	if r := e.runCtx(ctx, stdin(pw, code), "login", "t", "--user", "root"); r.code != 0 {
-		t.Fatalf("login with a code: %s", r)
-	}
 
 	// Step-up: the next time step's code refreshes the proof; it works once.
-	next, _ := totp.GenerateCode(secret, now.Add(30*time.Second))
-	if r := e.runCtx(ctx, stdin(next), "mfa", "verify", "t"); r.code != 0 || !strings.Contains(r.stdout, "MFA verified") {
+	next, _ := totp.GenerateCode(root.secret, root.at.Add(30*time.Second))
+	if r := e.runCtx(ctx, stdinLines(next), "mfa", "verify", "t"); r.code != 0 || !strings.Contains(r.stdout, "MFA verified") {
 		t.Fatalf("mfa verify: %s", r)
 	}
-	if r := e.runCtx(ctx, stdin(next), "mfa", "verify", "t"); r.code != 1 || !strings.Contains(r.stderr, "already used") {
+	if r := e.runCtx(ctx, stdinLines(next), "mfa", "verify", "t"); r.code != 1 || !strings.Contains(r.stderr, "already used") {
 		t.Fatalf("mfa verify with a used code: %s", r)
 	}
-	if r := e.runCtx(ctx, stdin(enrol.Codes[0]), "mfa", "verify", "t", "--recovery", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"success"`) {
+	if r := e.runCtx(ctx, stdinLines(root.codes[0]), "mfa", "verify", "t", "--recovery", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"success"`) {
 		t.Fatalf("mfa verify --recovery: %s", r)
 	}
 	var fresh struct {
@@ -68,10 +40,10 @@ func TestE2EStepUpAndAttach(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.must("mfa", "recovery-codes", "t", "--json").stdout), &fresh); err != nil || len(fresh.Codes) != 10 {
 		t.Fatalf("mfa recovery-codes: %v %v", fresh, err)
 	}
-	if r := e.runCtx(ctx, stdin(enrol.Codes[1]), "mfa", "verify", "t", "--recovery"); r.code != 1 {
+	if r := e.runCtx(ctx, stdinLines(root.codes[1]), "mfa", "verify", "t", "--recovery"); r.code != 1 {
 		t.Fatalf("an old recovery code after regeneration: %s", r)
 	}
-	if r := e.runCtx(ctx, stdin(fresh.Codes[1]), "mfa", "verify", "t", "--recovery"); r.code != 0 {
+	if r := e.runCtx(ctx, stdinLines(fresh.Codes[1]), "mfa", "verify", "t", "--recovery"); r.code != 0 {
 		t.Fatalf("a new recovery code: %s", r)
 	}
 	if r := e.must("mfa", "recovery-codes", "t"); strings.Count(r.stdout, "-") < 30 {

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// TestIdentityGroupHelp: every identity command group answers --help with
-// its subcommands (exit 0, stdout) and a missing subcommand with the same
-// list as a usage error.
+// TestIdentityGroupHelp: every command group (identity, keys, audit,
+// aliases) answers --help with its subcommands (exit 0, stdout) and a
+// missing subcommand with the same list as a usage error.
 func TestIdentityGroupHelp(t *testing.T) {
 	h := newHarness(t)
 	for cmd, subs := range map[string][]string{
@@ -17,6 +17,9 @@ func TestIdentityGroupHelp(t *testing.T) {
 		"role":    {"add ALIAS", "ls ALIAS", "rm ALIAS"},
 		"group":   {"add ALIAS", "ls ALIAS", "rm ALIAS"},
 		"session": {"ls ALIAS", "rm ALIAS"},
+		"key":     {"rotate ALIAS", "status ALIAS", "create ALIAS", "ls ALIAS", "rm ALIAS"},
+		"audit":   {"verify", "pubkey DIR|ALIAS", "search ALIAS", "tail ALIAS", "erase ALIAS USER"},
+		"alias":   {"set NAME URL", "ls", "rm NAME", "import NAME"},
 	} {
 		for _, help := range []string{"--help", "-h", "help"} {
 			r := h.run(cmd, help)
