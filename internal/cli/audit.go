@@ -34,12 +34,12 @@ Work with the tamper-evident audit ledger.
 
 Subcommands:
   verify [--data-dir D] [--pubkey KEY] DIR|URL   check every entry, checkpoint and payload
-  pubkey DIR|ALIAS                               print the ledger's public (note) key
+  pubkey [DIR|ALIAS]                             print the ledger's public (note) key
   prove N [--dir DIR | --alias ALIAS]            inclusion proof of entry N, checked
   consistency OLD NEW [--dir DIR | --alias ALIAS]  consistency proof between tree sizes
   search ALIAS [--actor --action --resource --outcome --since --until]  query the index
   tail ALIAS [-f] [--from N]                     print (and follow) ledger records
-  erase ALIAS USER [--yes]                       crypto-shred USER's audit payloads
+  erase [ALIAS] --subject USER [--yes]           crypto-shred USER's audit payloads
   witness-pubkey DATA_DIR                        print this server's witness key (for peers' --witness)`
 
 func (a *app) cmdAudit(ctx context.Context, args []string) error {
@@ -193,13 +193,16 @@ func (a *app) reportVerify(out verifyJSON, verr error, cf *commonFlags, noPayloa
 }
 
 func (a *app) cmdAuditPubkey(ctx context.Context, args []string) error {
-	fs := newFlags("audit pubkey", `coffer audit pubkey DIR|ALIAS
+	fs := newFlags("audit pubkey", `coffer audit pubkey [DIR|ALIAS]
 
 Print the audit ledger's public key (a signed-note verifier key): from a
-data or ledger directory, or from the server behind ALIAS.`)
-	pos, err := a.parse(fs, args, 1, 1)
+data or ledger directory, or from the server behind ALIAS (default "local").`)
+	pos, err := a.parse(fs, args, 0, 1)
 	if err != nil {
 		return err
+	}
+	if len(pos) == 0 {
+		pos = []string{"local"}
 	}
 	var key string
 	if st, err := os.Stat(pos[0]); err == nil && st.IsDir() {
@@ -350,18 +353,32 @@ of size NEW, check it (tlog.CheckTree) and print it.`)
 }
 
 func (a *app) cmdAuditErase(ctx context.Context, args []string) error {
-	fs := newFlags("audit erase", `coffer audit erase ALIAS USER [--yes]
+	fs := newFlags("audit erase", `coffer audit erase [ALIAS] --subject USER [--yes]
 
 Crypto-shred USER's audit payloads on the server behind ALIAS: their key is
 destroyed, so what was recorded about USER can no longer be read, while
 every leaf, checkpoint and proof stays valid. The erasure is itself
-recorded. Needs audit:Erase (security-admin, with a fresh MFA proof).`)
+recorded. Needs audit:Erase (security-admin, with a fresh MFA proof).
+ALIAS defaults to "local"; "coffer audit erase ALIAS USER" works too.`)
 	var yes bool
+	var subject string
 	fs.BoolVar(&yes, "yes", false, "do not ask for confirmation")
-	pos, err := a.parse(fs, args, 2, 2)
+	fs.StringVar(&subject, "subject", "", "the user whose payloads to erase")
+	pos, err := a.parse(fs, args, 0, 2)
 	if err != nil {
 		return err
 	}
+	switch {
+	case subject == "" && len(pos) == 2:
+		subject = pos[1]
+	case subject != "" && len(pos) <= 1:
+	default:
+		return usagef(fs.cmd, "name the user once: --subject USER")
+	}
+	if len(pos) == 0 {
+		pos = []string{"local"}
+	}
+	pos = []string{pos[0], subject}
 	if !yes {
 		ok, err := a.confirm(fmt.Sprintf("Erase every audit payload of %s on %s? This cannot be undone.", pos[1], pos[0]), "--yes")
 		if err != nil {

@@ -75,7 +75,8 @@ func TestE2EAudit(t *testing.T) {
 	// Erase the admin's payloads: they can no longer be read or found,
 	// while the tree still verifies (checked offline below).
 	e.expect(1, "pass --yes", "audit", "erase", "t", "admin")
-	e.must("audit", "erase", "t", "admin", "--yes")
+	e.expect(2, "name the user once", "audit", "erase", "t", "admin", "--subject", "admin", "--yes")
+	e.must("audit", "erase", "t", "--subject", "admin", "--yes")
 	if r := e.must("audit", "search", "t", "--actor", "admin", "--json"); strings.Contains(r.stdout, `"actor":"admin"`) {
 		t.Fatalf("the index still names the erased subject: %s", r)
 	}

@@ -18,7 +18,7 @@ func TestIdentityGroupHelp(t *testing.T) {
 		"group":   {"add ALIAS", "ls ALIAS", "rm ALIAS"},
 		"session": {"ls ALIAS", "rm ALIAS"},
 		"key":     {"rotate ALIAS", "status ALIAS", "create ALIAS", "ls ALIAS", "rm ALIAS"},
-		"audit":   {"verify", "pubkey DIR|ALIAS", "search ALIAS", "tail ALIAS", "erase ALIAS USER"},
+		"audit":   {"verify", "pubkey [DIR|ALIAS]", "search ALIAS", "tail ALIAS", "erase [ALIAS] --subject USER"},
 		"alias":   {"set NAME URL", "ls", "rm NAME", "import NAME"},
 	} {
 		for _, help := range []string{"--help", "-h", "help"} {
