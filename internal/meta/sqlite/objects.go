@@ -393,11 +393,7 @@ func (s *Store) SetTags(ctx context.Context, bucket, key, versionID string, tags
 		tags = nil
 	}
 	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`UPDATE objects SET tags = ? WHERE bucket = ? AND key = ? AND version_id = ?`, tags, bucket, key, versionID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
+		n, err := r.execCount(`UPDATE objects SET tags = ? WHERE bucket = ? AND key = ? AND version_id = ?`, tags, bucket, key, versionID)
 		if err != nil {
 			return err
 		}
