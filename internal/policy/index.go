@@ -93,8 +93,8 @@ func newRoleIndex(docs []*Compiled) *roleIndex {
 	return ix
 }
 
+// actionBucket returns the bucket of a (lower-case) action pattern.
 func (ix *roleIndex) actionBucket(pattern string) *byResource {
-	pattern = strings.ToLower(pattern)
 	lit := literalPrefix(pattern)
 	var m map[string]*byResource
 	key := ""
@@ -115,10 +115,9 @@ func (ix *roleIndex) actionBucket(pattern string) *byResource {
 	return b
 }
 
-// candidates returns the statements that may match action on resource,
-// in scan order, each once.
+// candidates returns the statements that may match action (in lower case)
+// on resource, in scan order, each once.
 func (ix *roleIndex) candidates(dst []candidate, action, resource string) []candidate {
-	action = strings.ToLower(action)
 	rk := resourceKey(resource)
 	start := len(dst)
 	dst = ix.exact[action].collect(dst, rk)

@@ -381,3 +381,20 @@ func TestUsernameVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileKeepsDocument: Compile lowers action patterns for matching in
+// its own copy; the caller's document is left as given.
+func TestCompileKeepsDocument(t *testing.T) {
+	e := newEngine(t)
+	d := doc(Statement{Effect: Allow, Action: Strings{"s3:getobject", "S3:PutObject"}, Resource: Strings{"*"}})
+	c, err := e.Compile("k", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Statement[0].Action[1]; got != "S3:PutObject" {
+		t.Fatalf("caller's action became %q", got)
+	}
+	if v, _ := c.evaluate(Principal{User: "ann"}, "s3:putobject", "arn:coffer:s3:::b/k", nil); v != allowed {
+		t.Fatalf("lower-cased pattern no longer matches: %v", v)
+	}
+}
