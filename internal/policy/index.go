@@ -125,9 +125,12 @@ func (ix *roleIndex) candidates(dst []candidate, action, resource string) []cand
 		dst = ix.service[svc].collect(dst, rk)
 	}
 	dst = ix.wild.collect(dst, rk)
+	// Only this role's candidates: ord numbers statements within one role,
+	// so equal ords in another role's candidates are other statements.
 	mine := dst[start:]
 	slices.SortFunc(mine, func(a, b candidate) int { return a.ord - b.ord })
-	return slices.CompactFunc(dst[:start+len(mine)], func(a, b candidate) bool { return a.ord == b.ord && a.c == b.c })
+	mine = slices.CompactFunc(mine, func(a, b candidate) bool { return a.ord == b.ord })
+	return dst[:start+len(mine)]
 }
 
 // literalPrefix is pattern up to its first wildcard or variable.
