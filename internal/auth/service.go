@@ -358,6 +358,10 @@ type Identity struct {
 	MFAAt time.Time
 }
 
+// sessionTouchEvery is how stale a session's LastSeen may get before
+// Authenticate records new activity.
+const sessionTouchEvery = time.Minute
+
 // Authenticate resolves a session token, enforcing the idle and absolute
 // lifetimes (an expired session is deleted), and records the activity.
 func (s *Service) Authenticate(ctx context.Context, token string) (Identity, error) {
@@ -387,8 +391,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Identity, err
 	if now.Before(u.LockedUntil) {
 		return Identity{}, ErrUnauthorized
 	}
-	if err := s.cfg.Store.TouchSession(ctx, h, now.UTC(), time.Time{}); err != nil {
-		return Identity{}, err
+	// Recording activity is a durable write (and moves the store's write
+	// generation, emptying identity caches), so it is made at most once a
+	// sessionTouchEvery: the idle clock may then run out up to that much
+	// early, never late.
+	if now.Sub(se.LastSeen) >= sessionTouchEvery {
+		if err := s.cfg.Store.TouchSession(ctx, h, now.UTC(), time.Time{}); err != nil {
+			return Identity{}, err
+		}
 	}
 	roles, err := EffectiveRoles(ctx, s.cfg.Store, u)
 	if err != nil {
