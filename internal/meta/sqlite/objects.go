@@ -370,11 +370,7 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts meta.ListOp
 		return out, rows.Err()
 	}()
 	if err == nil && len(out) == 0 {
-		if ok, berr := bucketExists(r, bucket); berr != nil {
-			err = berr
-		} else if !ok {
-			err = meta.ErrNoSuchBucket
-		}
+		err = emptyListing(r, meta.ErrNoSuchBucket, `SELECT 1 FROM buckets WHERE name = ?`, bucket)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("meta/sqlite: list objects %q: %w", bucket, err)

@@ -524,6 +524,16 @@ func (r runner) exists(q string, args ...any) (bool, error) {
 	return true, nil
 }
 
+// emptyListing is the error for a listing that found nothing: none when
+// its parent (the row q selects) does not exist either, else nil.
+func emptyListing(r runner, none error, q string, args ...any) error {
+	ok, err := r.exists(q, args...)
+	if err == nil && !ok {
+		err = none
+	}
+	return err
+}
+
 // nanos stores t as UTC unix nanoseconds; the zero time is 0.
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
