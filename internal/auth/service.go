@@ -207,13 +207,8 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 		return LoginResult{}, err
 	}
 	if known {
-		st := AccountState{Failures: u.Failures, LastFailure: u.LastFailure, LockedUntil: u.LockedUntil}
-		if v := s.cfg.Lockout.Admit(st, now); !v.Allowed {
-			e := ErrThrottled
-			if v.Locked {
-				e = ErrLocked
-			}
-			return LoginResult{}, &ThrottledError{Err: e, RetryAfter: v.RetryAfter}
+		if err := s.admit(u, now); err != nil {
+			return LoginResult{}, err
 		}
 	}
 	hash := s.dummyHash
@@ -228,47 +223,22 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (LoginResult, err
 		return LoginResult{}, s.fail(ctx, u, known, now, ErrBadCredentials)
 	}
 
-	mfa := false
+	mfa := len(u.TOTPSecret) > 0
 	var step int64
-	usedRecovery := -1
-	if len(u.TOTPSecret) > 0 {
-		switch {
-		case req.Code != "":
-			secret, err := s.cfg.Sealer.Open(u.TOTPSecret, totpAD(u.Name))
-			if err != nil {
-				return LoginResult{}, fmt.Errorf("auth: open TOTP secret of %q: %w", u.Name, err)
-			}
-			step, err = CheckTOTP(string(secret), req.Code, now, u.TOTPLastStep, TOTPConfig{})
-			if err != nil {
-				return LoginResult{}, s.fail(ctx, u, true, now, ErrBadCredentials)
-			}
-		case req.RecoveryCode != "":
-			if usedRecovery = MatchRecoveryCode(req.RecoveryCode, splitHashes(u.Recovery)); usedRecovery < 0 {
-				return LoginResult{}, s.fail(ctx, u, true, now, ErrBadCredentials)
-			}
-		default:
-			return LoginResult{}, ErrMFARequired
+	if mfa {
+		if step, err = s.checkSecondFactor(ctx, u, req.Code, req.RecoveryCode, now); err != nil {
+			return LoginResult{}, err
 		}
-		mfa = true
 	}
 	newHash := ""
 	if rehash {
 		newHash, _ = HashPassword(req.Password, s.cfg.Argon2)
 	}
 	err = s.cfg.Store.UpdateUser(ctx, u.Name, func(cur *meta.User) error {
-		if step > 0 {
-			if step <= cur.TOTPLastStep { // a concurrent login used this code
-				return ErrBadCredentials
+		if mfa {
+			if err := useSecondFactor(cur, step, req.RecoveryCode); err != nil {
+				return err
 			}
-			cur.TOTPLastStep = step
-		}
-		if usedRecovery >= 0 {
-			hs := splitHashes(cur.Recovery)
-			i := MatchRecoveryCode(req.RecoveryCode, hs)
-			if i < 0 { // used concurrently
-				return ErrBadCredentials
-			}
-			cur.Recovery = slices.Concat(slices.Delete(hs, i, i+1)...)
 		}
 		if newHash != "" {
 			cur.PasswordHash = newHash
@@ -312,6 +282,65 @@ func (s *Service) fail(ctx context.Context, u meta.User, known bool, now time.Ti
 	return err
 }
 
+// admit applies the account lockout policy to an attempt on u.
+func (s *Service) admit(u meta.User, now time.Time) error {
+	st := AccountState{Failures: u.Failures, LastFailure: u.LastFailure, LockedUntil: u.LockedUntil}
+	v := s.cfg.Lockout.Admit(st, now)
+	if v.Allowed {
+		return nil
+	}
+	e := ErrThrottled
+	if v.Locked {
+		e = ErrLocked
+	}
+	return &ThrottledError{Err: e, RetryAfter: v.RetryAfter}
+}
+
+// checkSecondFactor checks the TOTP code (or else the recovery code) of a
+// user with TOTP enrolled, counting a wrong one as a failed attempt
+// (ErrBadCredentials). It returns the TOTP step matched, 0 when the
+// recovery code matched; useSecondFactor then spends it.
+func (s *Service) checkSecondFactor(ctx context.Context, u meta.User, code, recovery string, now time.Time) (int64, error) {
+	switch {
+	case code != "":
+		secret, err := s.cfg.Sealer.Open(u.TOTPSecret, totpAD(u.Name))
+		if err != nil {
+			return 0, fmt.Errorf("auth: open TOTP secret of %q: %w", u.Name, err)
+		}
+		step, err := CheckTOTP(string(secret), code, now, u.TOTPLastStep, TOTPConfig{})
+		if err != nil {
+			return 0, s.fail(ctx, u, true, now, ErrBadCredentials)
+		}
+		return step, nil
+	case recovery != "":
+		if MatchRecoveryCode(recovery, splitHashes(u.Recovery)) < 0 {
+			return 0, s.fail(ctx, u, true, now, ErrBadCredentials)
+		}
+		return 0, nil
+	}
+	return 0, ErrMFARequired
+}
+
+// useSecondFactor spends, in the transaction that accepts it, what
+// checkSecondFactor matched: the TOTP step (step > 0) or the recovery
+// code. ErrBadCredentials if a concurrent attempt spent it first.
+func useSecondFactor(cur *meta.User, step int64, recovery string) error {
+	if step > 0 {
+		if step <= cur.TOTPLastStep {
+			return ErrBadCredentials
+		}
+		cur.TOTPLastStep = step
+		return nil
+	}
+	hs := splitHashes(cur.Recovery)
+	i := MatchRecoveryCode(recovery, hs)
+	if i < 0 {
+		return ErrBadCredentials
+	}
+	cur.Recovery = slices.Concat(slices.Delete(hs, i, i+1)...)
+	return nil
+}
+
 func splitHashes(b []byte) [][]byte {
 	var out [][]byte
 	for len(b) >= 32 {
@@ -328,6 +357,10 @@ type Identity struct {
 	MFA   bool
 	MFAAt time.Time
 }
+
+// sessionTouchEvery is how stale a session's LastSeen may get before
+// Authenticate records new activity.
+const sessionTouchEvery = time.Minute
 
 // Authenticate resolves a session token, enforcing the idle and absolute
 // lifetimes (an expired session is deleted), and records the activity.
@@ -358,8 +391,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Identity, err
 	if now.Before(u.LockedUntil) {
 		return Identity{}, ErrUnauthorized
 	}
-	if err := s.cfg.Store.TouchSession(ctx, h, now.UTC(), time.Time{}); err != nil {
-		return Identity{}, err
+	// Recording activity is a durable write (and moves the store's write
+	// generation, emptying identity caches), so it is made at most once a
+	// sessionTouchEvery: the idle clock may then run out up to that much
+	// early, never late.
+	if now.Sub(se.LastSeen) >= sessionTouchEvery {
+		if err := s.cfg.Store.TouchSession(ctx, h, now.UTC(), time.Time{}); err != nil {
+			return Identity{}, err
+		}
 	}
 	roles, err := EffectiveRoles(ctx, s.cfg.Store, u)
 	if err != nil {

@@ -91,6 +91,22 @@ func TestLoginSessionLogout(t *testing.T) {
 	if _, err := s.Authenticate(ctx, res.Token); err != nil {
 		t.Fatalf("after 14 idle minutes: %v", err)
 	}
+	c.add(14 * time.Minute) // 28 minutes after login, 14 after the last request
+	if _, err := s.Authenticate(ctx, res.Token); err != nil {
+		t.Fatalf("activity did not reset the idle clock: %v", err)
+	}
+	// Requests closer together than sessionTouchEvery are not written down,
+	// so the idle clock runs from the last one that was.
+	c.add(sessionTouchEvery / 2)
+	if _, err := s.Authenticate(ctx, res.Token); err != nil {
+		t.Fatal(err)
+	}
+	c.add(SessionIdle - sessionTouchEvery/2)
+	if _, err := s.Authenticate(ctx, res.Token); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("idle clock ran from an unrecorded request: %v", err)
+	}
+	res, _ = s.Login(ctx, LoginRequest{User: "ana", Password: goodPassword})
+	c.add(14 * time.Minute)
 	c.add(15 * time.Minute)
 	if _, err := s.Authenticate(ctx, res.Token); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("after 15 idle minutes: %v", err)

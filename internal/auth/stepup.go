@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -43,47 +42,19 @@ func (s *Service) VerifyMFA(ctx context.Context, token string, proof MFAProof) (
 	if err != nil {
 		return Identity{}, err
 	}
-	st := AccountState{Failures: u.Failures, LastFailure: u.LastFailure, LockedUntil: u.LockedUntil}
-	if v := s.cfg.Lockout.Admit(st, now); !v.Allowed {
-		e := ErrThrottled
-		if v.Locked {
-			e = ErrLocked
-		}
-		return Identity{}, &ThrottledError{Err: e, RetryAfter: v.RetryAfter}
+	if err := s.admit(u, now); err != nil {
+		return Identity{}, err
 	}
 	if len(u.TOTPSecret) == 0 {
 		return Identity{}, ErrNoMFA
 	}
-	var step int64
-	switch {
-	case proof.Code != "":
-		secret, err := s.cfg.Sealer.Open(u.TOTPSecret, totpAD(u.Name))
-		if err != nil {
-			return Identity{}, fmt.Errorf("auth: open TOTP secret of %q: %w", u.Name, err)
-		}
-		if step, err = CheckTOTP(string(secret), proof.Code, now, u.TOTPLastStep, TOTPConfig{}); err != nil {
-			return Identity{}, s.fail(ctx, u, true, now, ErrBadCredentials)
-		}
-	case proof.RecoveryCode != "":
-		if MatchRecoveryCode(proof.RecoveryCode, splitHashes(u.Recovery)) < 0 {
-			return Identity{}, s.fail(ctx, u, true, now, ErrBadCredentials)
-		}
-	default:
-		return Identity{}, ErrMFARequired
+	step, err := s.checkSecondFactor(ctx, u, proof.Code, proof.RecoveryCode, now)
+	if err != nil {
+		return Identity{}, err
 	}
 	err = s.cfg.Store.UpdateUser(ctx, u.Name, func(cur *meta.User) error {
-		if step > 0 {
-			if step <= cur.TOTPLastStep { // used concurrently
-				return ErrBadCredentials
-			}
-			cur.TOTPLastStep = step
-		} else {
-			hs := splitHashes(cur.Recovery)
-			i := MatchRecoveryCode(proof.RecoveryCode, hs)
-			if i < 0 {
-				return ErrBadCredentials
-			}
-			cur.Recovery = slices.Concat(slices.Delete(hs, i, i+1)...)
+		if err := useSecondFactor(cur, step, proof.RecoveryCode); err != nil {
+			return err
 		}
 		cur.Failures, cur.LastFailure, cur.LockedUntil = 0, time.Time{}, time.Time{}
 		return nil

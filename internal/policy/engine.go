@@ -57,7 +57,8 @@ type Decision struct {
 	Reason string
 }
 
-// Compiled is a validated document with its conditions compiled.
+// Compiled is a validated document with its conditions compiled and its
+// action patterns in lower case (actions ignore case).
 type Compiled struct {
 	name  string
 	doc   Document
@@ -134,7 +135,9 @@ func (e *Engine) Compile(name string, d Document) (*Compiled, error) {
 		return nil, err
 	}
 	c := &Compiled{name: name, doc: d, progs: make([]cel.Program, len(d.Statement))}
+	c.doc.Statement = slices.Clone(d.Statement) // the caller's document stays as given
 	for i, s := range d.Statement {
+		c.doc.Statement[i].Action = lowerAll(s.Action)
 		if s.Condition == "" {
 			continue
 		}
@@ -145,6 +148,21 @@ func (e *Engine) Compile(name string, d Document) (*Compiled, error) {
 		c.progs[i] = prg
 	}
 	return c, nil
+}
+
+// lowerAll returns patterns in lower case, sharing them when they are.
+func lowerAll(patterns []string) []string {
+	for i, p := range patterns {
+		if l := strings.ToLower(p); l != p {
+			out := slices.Clone(patterns)
+			out[i] = l
+			for j := i + 1; j < len(out); j++ {
+				out[j] = strings.ToLower(out[j])
+			}
+			return out
+		}
+	}
+	return patterns
 }
 
 // PutPolicy stores (or replaces) a named policy.
@@ -273,7 +291,8 @@ func (e *Engine) Decide(p Principal, action, resource string, r Request) Decisio
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
-	var act map[string]any // built when a condition first needs it
+	la := strings.ToLower(action) // once: patterns are lower case already
+	var act map[string]any        // built when a condition first needs it
 	lazyAct := func() map[string]any {
 		if act == nil {
 			act = activation(p, r)
@@ -286,14 +305,14 @@ func (e *Engine) Decide(p Principal, action, resource string, r Request) Decisio
 	e.mu.RLock()
 	for _, name := range p.Roles {
 		if ix := e.roleIndex(name); ix != nil {
-			cands = ix.candidates(cands, action, resource)
+			cands = ix.candidates(cands, la, resource)
 		}
 	}
 	e.mu.RUnlock()
 
 	var allowReason string
 	for _, cd := range cands {
-		v, why := cd.c.evalStatement(cd.stmt, p, action, resource, lazyAct)
+		v, why := cd.c.evalStatement(cd.stmt, p, la, resource, lazyAct)
 		switch v {
 		case denied:
 			return Decision{Reason: why}
@@ -303,7 +322,7 @@ func (e *Engine) Decide(p Principal, action, resource string, r Request) Decisio
 			}
 		}
 	}
-	return e.finish(p, action, resource, r, allowReason, lazyAct)
+	return e.finish(p, action, la, resource, r, allowReason, lazyAct)
 }
 
 // decideScan is Decide without the index: every statement of every policy
@@ -312,11 +331,12 @@ func (e *Engine) decideScan(p Principal, action, resource string, r Request) Dec
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
+	la := strings.ToLower(action)
 	act := activation(p, r)
 	lazyAct := func() map[string]any { return act }
 	var allowReason string
 	for _, c := range e.docsOf(p.Roles) {
-		v, why := c.evaluate(p, action, resource, lazyAct)
+		v, why := c.evaluate(p, la, resource, lazyAct)
 		switch v {
 		case denied:
 			return Decision{Reason: why}
@@ -326,7 +346,7 @@ func (e *Engine) decideScan(p Principal, action, resource string, r Request) Dec
 			}
 		}
 	}
-	return e.finish(p, action, resource, r, allowReason, lazyAct)
+	return e.finish(p, action, la, resource, r, allowReason, lazyAct)
 }
 
 // docsOf lists the policies of roles, in order (a policy held by two roles
@@ -376,13 +396,13 @@ func (e *Engine) roleIndex(name string) *roleIndex {
 }
 
 // finish applies what follows the roles' verdict: default deny, the access
-// key's narrowing policy and step-up MFA.
-func (e *Engine) finish(p Principal, action, resource string, r Request, allowReason string, act func() map[string]any) Decision {
+// key's narrowing policy and step-up MFA. la is action in lower case.
+func (e *Engine) finish(p Principal, action, la, resource string, r Request, allowReason string, act func() map[string]any) Decision {
 	if allowReason == "" {
 		return Decision{Reason: fmt.Sprintf("no statement allows %s on %s", action, resource)}
 	}
 	if p.Narrow != nil {
-		v, why := p.Narrow.evaluate(p, action, resource, act)
+		v, why := p.Narrow.evaluate(p, la, resource, act)
 		if v != allowed {
 			if why == "" {
 				why = fmt.Sprintf("the access key's policy does not allow %s on %s", action, resource)
@@ -390,7 +410,7 @@ func (e *Engine) finish(p Principal, action, resource string, r Request, allowRe
 			return Decision{Reason: why}
 		}
 	}
-	if IsDangerous(action) && (!p.MFA || p.MFAAt.IsZero() || r.Time.Sub(p.MFAAt) > StepUpWindow) {
+	if slices.Contains(dangerous, la) && (!p.MFA || p.MFAAt.IsZero() || r.Time.Sub(p.MFAAt) > StepUpWindow) {
 		return Decision{RequireMFA: true, Reason: fmt.Sprintf("%s needs an MFA proof from the last %v (%s)", action, StepUpWindow, allowReason)}
 	}
 	return Decision{Allow: true, Reason: allowReason}
@@ -398,7 +418,8 @@ func (e *Engine) finish(p Principal, action, resource string, r Request, allowRe
 
 // evaluate returns the document's verdict: denied if any matching Deny
 // (a Deny whose condition fails to evaluate counts: fail closed), else
-// allowed if any matching Allow whose condition holds.
+// allowed if any matching Allow whose condition holds. action is in lower
+// case.
 func (c *Compiled) evaluate(p Principal, action, resource string, act func() map[string]any) (verdict, string) {
 	v, why := noMatch, ""
 	for i := range c.doc.Statement {
@@ -415,10 +436,10 @@ func (c *Compiled) evaluate(p Principal, action, resource string, act func() map
 
 // evalStatement returns statement i's verdict: noMatch when its action or
 // resource does not match or its condition does not hold (a Deny whose
-// condition fails to evaluate holds: fail closed).
+// condition fails to evaluate holds: fail closed). action is in lower case.
 func (c *Compiled) evalStatement(i int, p Principal, action, resource string, act func() map[string]any) (verdict, string) {
 	s := &c.doc.Statement[i]
-	if !matchAny(s.Action, action, true, p) || !matchAny(s.Resource, resource, false, p) {
+	if !matchAction(s.Action, action) || !matchResource(s.Resource, resource, p) {
 		return noMatch, ""
 	}
 	if prg := c.progs[i]; prg != nil {
@@ -439,22 +460,27 @@ func (c *Compiled) evalStatement(i int, p Principal, action, resource string, ac
 	return allowed, "allowed by " + name
 }
 
-// matchAny matches value against patterns; actions ignore case; resource
-// patterns may use ${coffer:username}.
-func matchAny(patterns []string, value string, fold bool, p Principal) bool {
-	if fold {
-		value = strings.ToLower(value)
-	}
+// matchAction matches a lower-case action against lower-case patterns.
+func matchAction(patterns []string, action string) bool {
 	for _, pat := range patterns {
-		if fold {
-			pat = strings.ToLower(pat)
-		} else if strings.Contains(pat, "${coffer:username}") {
+		if match(pat, action) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchResource matches resource against patterns, which may use
+// ${coffer:username}.
+func matchResource(patterns []string, resource string, p Principal) bool {
+	for _, pat := range patterns {
+		if strings.Contains(pat, "${coffer:username}") {
 			if p.User == "" || strings.ContainsAny(p.User, "*?/") {
 				continue // nothing safe to substitute
 			}
 			pat = strings.ReplaceAll(pat, "${coffer:username}", p.User)
 		}
-		if match(pat, value) {
+		if match(pat, resource) {
 			return true
 		}
 	}

@@ -40,7 +40,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		p := Principal{User: "ann", MFA: true, MFAAt: time.Now(), Narrow: c}
-		c.evaluate(p, "s3:GetObject", "arn:coffer:s3:::b/k", func() map[string]any { return activation(p, Request{Time: time.Now()}) })
+		c.evaluate(p, "s3:getobject", "arn:coffer:s3:::b/k", func() map[string]any { return activation(p, Request{Time: time.Now()}) })
 	})
 }
 

@@ -93,8 +93,8 @@ func newRoleIndex(docs []*Compiled) *roleIndex {
 	return ix
 }
 
+// actionBucket returns the bucket of a (lower-case) action pattern.
 func (ix *roleIndex) actionBucket(pattern string) *byResource {
-	pattern = strings.ToLower(pattern)
 	lit := literalPrefix(pattern)
 	var m map[string]*byResource
 	key := ""
@@ -115,10 +115,9 @@ func (ix *roleIndex) actionBucket(pattern string) *byResource {
 	return b
 }
 
-// candidates returns the statements that may match action on resource,
-// in scan order, each once.
+// candidates returns the statements that may match action (in lower case)
+// on resource, in scan order, each once.
 func (ix *roleIndex) candidates(dst []candidate, action, resource string) []candidate {
-	action = strings.ToLower(action)
 	rk := resourceKey(resource)
 	start := len(dst)
 	dst = ix.exact[action].collect(dst, rk)
@@ -126,9 +125,12 @@ func (ix *roleIndex) candidates(dst []candidate, action, resource string) []cand
 		dst = ix.service[svc].collect(dst, rk)
 	}
 	dst = ix.wild.collect(dst, rk)
+	// Only this role's candidates: ord numbers statements within one role,
+	// so equal ords in another role's candidates are other statements.
 	mine := dst[start:]
 	slices.SortFunc(mine, func(a, b candidate) int { return a.ord - b.ord })
-	return slices.CompactFunc(dst[:start+len(mine)], func(a, b candidate) bool { return a.ord == b.ord && a.c == b.c })
+	mine = slices.CompactFunc(mine, func(a, b candidate) bool { return a.ord == b.ord })
+	return dst[:start+len(mine)]
 }
 
 // literalPrefix is pattern up to its first wildcard or variable.

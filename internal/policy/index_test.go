@@ -54,7 +54,8 @@ func randDoc(r *rand.Rand) Document {
 // policies, roles, principals and requests, across changes to policies and
 // roles (which must drop the cached indexes).
 func TestIndexedDecideMatchesScan(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(1, seed))
 	e := newEngine(t)
 	const nPolicies, nRoles = 40, 6
 	putPolicy := func(i int) {
@@ -114,7 +115,7 @@ func TestIndexedDecideMatchesScan(t *testing.T) {
 			got := e.Decide(p, action, resource, req)
 			want := e.decideScan(p, action, resource, req)
 			if got != want {
-				t.Fatalf("round %d: %+v %s %s: indexed %+v, scan %+v", round, p, action, resource, got, want)
+				t.Fatalf("seed %d, round %d: %+v %s %s: indexed %+v, scan %+v", seed, round, p, action, resource, got, want)
 			}
 			checked++
 			if got.Allow {

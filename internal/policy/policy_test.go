@@ -374,10 +374,32 @@ func TestRoleMatrix(t *testing.T) {
 
 func TestUsernameVariable(t *testing.T) {
 	e := newEngine(t)
+	// Control: the variable grants bob his own record, so the refusals
+	// below are the guard's doing, not a policy that grants nothing.
+	if d := e.Decide(Principal{User: "bob", Roles: []string{"viewer"}}, "admin:ChangePassword", "arn:coffer:admin:::users/bob", Request{}); !d.Allow {
+		t.Fatalf("bob cannot change his own password: %s", d.Reason)
+	}
 	for _, user := range []string{"*", "a?b", "x/../y", ""} {
 		p := Principal{User: user, Roles: []string{"viewer"}}
 		if d := e.Decide(p, "admin:ChangePassword", "arn:coffer:admin:::users/bob", Request{}); d.Allow {
 			t.Errorf("user %q changed bob's password through ${coffer:username}", user)
 		}
+	}
+}
+
+// TestCompileKeepsDocument: Compile lowers action patterns for matching in
+// its own copy; the caller's document is left as given.
+func TestCompileKeepsDocument(t *testing.T) {
+	e := newEngine(t)
+	d := doc(Statement{Effect: Allow, Action: Strings{"s3:getobject", "S3:PutObject"}, Resource: Strings{"*"}})
+	c, err := e.Compile("k", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Statement[0].Action[1]; got != "S3:PutObject" {
+		t.Fatalf("caller's action became %q", got)
+	}
+	if v, _ := c.evaluate(Principal{User: "ann"}, "s3:putobject", "arn:coffer:s3:::b/k", nil); v != allowed {
+		t.Fatalf("lower-cased pattern no longer matches: %v", v)
 	}
 }

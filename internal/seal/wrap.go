@@ -35,18 +35,18 @@ func NewKeyWrapper(root RootKey, purpose string) (*KeyWrapper, error) {
 
 // WrapKey seals key with ad.
 func (w *KeyWrapper) WrapKey(key, ad []byte) ([]byte, error) {
-	out := make([]byte, 12, 12+len(key)+16)
+	out := make([]byte, gcmNonceSize, gcmNonceSize+len(key)+gcmTagSize)
 	rand.Read(out)
-	return w.aead.Seal(out, out[:12], key, ad), nil
+	return w.aead.Seal(out, out, key, ad), nil
 }
 
 // UnwrapKey opens a wrapped key; a wrong root key, purpose or ad, or any
 // change to wrapped, gives ErrIntegrity.
 func (w *KeyWrapper) UnwrapKey(wrapped, ad []byte) ([]byte, error) {
-	if len(wrapped) < 12+16 {
+	if len(wrapped) < gcmNonceSize+gcmTagSize {
 		return nil, ErrIntegrity
 	}
-	k, err := w.aead.Open(nil, wrapped[:12], wrapped[12:], ad)
+	k, err := w.aead.Open(nil, wrapped[:gcmNonceSize], wrapped[gcmNonceSize:], ad)
 	if err != nil {
 		return nil, ErrIntegrity
 	}

@@ -133,12 +133,8 @@ func (s *Store) SearchAudit(ctx context.Context, q meta.AuditQuery) ([]meta.Audi
 // DeleteAuditActor removes the audit index rows of one actor.
 func (s *Store) DeleteAuditActor(ctx context.Context, user string) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`DELETE FROM audit_events WHERE actor = ?`, user)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+	err := s.write(ctx, func(r runner) (err error) {
+		n, err = r.execCount(`DELETE FROM audit_events WHERE actor = ?`, user)
 		return err
 	})
 	if err != nil {

@@ -28,12 +28,8 @@ func scanAccessKey(sc interface{ Scan(...any) error }) (meta.AccessKey, error) {
 // key passes to the first admin user) and says how many moved.
 func (s *Store) SetAccessKeyOwner(ctx context.Context, from, to string) (int, error) {
 	var n int64
-	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`UPDATE access_keys SET owner = ? WHERE owner = ?`, to, from)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+	err := s.write(ctx, func(r runner) (err error) {
+		n, err = r.execCount(`UPDATE access_keys SET owner = ? WHERE owner = ?`, to, from)
 		return err
 	})
 	if err != nil {
@@ -106,16 +102,7 @@ func (s *Store) ListAccessKeys(ctx context.Context) ([]meta.AccessKey, error) {
 // DeleteAccessKey removes an access key; meta.ErrNoSuchAccessKey if absent.
 func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
 	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`DELETE FROM access_keys WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return meta.ErrNoSuchAccessKey
-		}
-		return nil
+		return r.execSome(meta.ErrNoSuchAccessKey, `DELETE FROM access_keys WHERE id = ?`, id)
 	})
 	if err != nil {
 		return fmt.Errorf("meta/sqlite: delete access key %q: %w", id, err)
@@ -126,16 +113,7 @@ func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
 // TouchAccessKey records when the key last authenticated a request.
 func (s *Store) TouchAccessKey(ctx context.Context, id string, lastUsed time.Time) error {
 	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`UPDATE access_keys SET last_used = ? WHERE id = ?`, nanos(lastUsed), id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return meta.ErrNoSuchAccessKey
-		}
-		return nil
+		return r.execSome(meta.ErrNoSuchAccessKey, `UPDATE access_keys SET last_used = ? WHERE id = ?`, nanos(lastUsed), id)
 	})
 	if err != nil {
 		return fmt.Errorf("meta/sqlite: touch access key %q: %w", id, err)
@@ -229,17 +207,8 @@ func (s *Store) UpdateDEK(ctx context.Context, blobID string, old, new []byte, n
 		old = []byte{}
 	}
 	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`UPDATE segments SET wrapped_dek = ?, kek_version = ? WHERE blob_id = ? AND wrapped_dek = ?`,
+		return r.execSome(meta.ErrConflict, `UPDATE segments SET wrapped_dek = ?, kek_version = ? WHERE blob_id = ? AND wrapped_dek = ?`,
 			new, newVersion, blobID, old)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return meta.ErrConflict
-		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("meta/sqlite: update dek of blob %s: %w", blobID, err)

@@ -370,11 +370,7 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, opts meta.ListOp
 		return out, rows.Err()
 	}()
 	if err == nil && len(out) == 0 {
-		if ok, berr := bucketExists(r, bucket); berr != nil {
-			err = berr
-		} else if !ok {
-			err = meta.ErrNoSuchBucket
-		}
+		err = emptyListing(r, meta.ErrNoSuchBucket, `SELECT 1 FROM buckets WHERE name = ?`, bucket)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("meta/sqlite: list objects %q: %w", bucket, err)
@@ -393,11 +389,7 @@ func (s *Store) SetTags(ctx context.Context, bucket, key, versionID string, tags
 		tags = nil
 	}
 	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`UPDATE objects SET tags = ? WHERE bucket = ? AND key = ? AND version_id = ?`, tags, bucket, key, versionID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
+		n, err := r.execCount(`UPDATE objects SET tags = ? WHERE bucket = ? AND key = ? AND version_id = ?`, tags, bucket, key, versionID)
 		if err != nil {
 			return err
 		}

@@ -87,16 +87,7 @@ func (s *Store) ListRoleDefs(ctx context.Context) ([]meta.RoleDef, error) {
 // deleteByName deletes the row of table named name, or returns missing.
 func (s *Store) deleteByName(ctx context.Context, table, name string, missing error) error {
 	return s.write(ctx, func(r runner) error {
-		res, err := r.exec(`DELETE FROM `+table+` WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return missing
-		}
-		return nil
+		return r.execSome(missing, `DELETE FROM `+table+` WHERE name = ?`, name)
 	})
 }
 

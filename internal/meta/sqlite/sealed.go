@@ -89,16 +89,7 @@ func (s *Store) UpdateSealed(ctx context.Context, ref meta.SealedRef, value []by
 	}
 	q := fmt.Sprintf(`UPDATE %s SET %s = ? WHERE %s AND %s = ?`, c.table, c.column, c.where, c.column)
 	err = s.write(ctx, func(r runner) error {
-		res, err := r.exec(q, value, ref.Bucket, ref.Key, ref.ID, ref.Value)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return meta.ErrConflict
-		}
-		return nil
+		return r.execSome(meta.ErrConflict, q, value, ref.Bucket, ref.Key, ref.ID, ref.Value)
 	})
 	if err != nil {
 		return fmt.Errorf("meta/sqlite: update sealed value: %w", err)

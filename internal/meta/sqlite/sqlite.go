@@ -476,6 +476,24 @@ func (r runner) exec(q string, args ...any) (sql.Result, error) {
 	return st.ExecContext(r.ctx, args...)
 }
 
+// execCount runs q and returns how many rows it changed.
+func (r runner) execCount(q string, args ...any) (int64, error) {
+	res, err := r.exec(q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// execSome runs q and returns none when it changed no row.
+func (r runner) execSome(none error, q string, args ...any) error {
+	n, err := r.execCount(q, args...)
+	if err == nil && n == 0 {
+		err = none
+	}
+	return err
+}
+
 func (r runner) query(q string, args ...any) (*sql.Rows, error) {
 	st, err := r.stmt(q)
 	if err != nil {
@@ -504,6 +522,16 @@ func (r runner) exists(q string, args ...any) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// emptyListing is the error for a listing that found nothing: none when
+// its parent (the row q selects) does not exist either, else nil.
+func emptyListing(r runner, none error, q string, args ...any) error {
+	ok, err := r.exists(q, args...)
+	if err == nil && !ok {
+		err = none
+	}
+	return err
 }
 
 // nanos stores t as UTC unix nanoseconds; the zero time is 0.

@@ -132,11 +132,7 @@ func (s *Store) ListUploads(ctx context.Context, bucket string, opts meta.Upload
 		return out, rows.Err()
 	}()
 	if err == nil && len(out) == 0 {
-		if ok, berr := bucketExists(r, bucket); berr != nil {
-			err = berr
-		} else if !ok {
-			err = meta.ErrNoSuchBucket
-		}
+		err = emptyListing(r, meta.ErrNoSuchBucket, `SELECT 1 FROM buckets WHERE name = ?`, bucket)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("meta/sqlite: list uploads %q: %w", bucket, err)
@@ -198,11 +194,7 @@ func (s *Store) ListParts(ctx context.Context, uploadID string, after, limit int
 		return scanSegments(rows)
 	}()
 	if err == nil && len(out) == 0 {
-		if ok, uerr := r.exists(`SELECT 1 FROM uploads WHERE id = ?`, uploadID); uerr != nil {
-			err = uerr
-		} else if !ok {
-			err = meta.ErrNoSuchUpload
-		}
+		err = emptyListing(r, meta.ErrNoSuchUpload, `SELECT 1 FROM uploads WHERE id = ?`, uploadID)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("meta/sqlite: list parts of upload %q: %w", uploadID, err)

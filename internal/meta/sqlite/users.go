@@ -139,16 +139,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		if _, err := r.exec(`DELETE FROM sessions WHERE user_name = ?`, name); err != nil {
 			return err
 		}
-		res, err := r.exec(`DELETE FROM users WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return meta.ErrNoSuchUser
-		}
-		return nil
+		return r.execSome(meta.ErrNoSuchUser, `DELETE FROM users WHERE name = ?`, name)
 	})
 	if err != nil {
 		return fmt.Errorf("meta/sqlite: delete user %q: %w", name, err)
@@ -195,17 +186,8 @@ func (s *Store) GetSession(ctx context.Context, hash []byte) (meta.Session, erro
 // TouchSession records activity (and a fresh MFA proof when mfaAt is set).
 func (s *Store) TouchSession(ctx context.Context, hash []byte, lastSeen, mfaAt time.Time) error {
 	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`UPDATE sessions SET last_seen = ?, mfa_at = CASE WHEN ? = 0 THEN mfa_at ELSE ? END WHERE hash = ?`,
+		return r.execSome(meta.ErrNoSuchSession, `UPDATE sessions SET last_seen = ?, mfa_at = CASE WHEN ? = 0 THEN mfa_at ELSE ? END WHERE hash = ?`,
 			nanos(lastSeen), nanos(mfaAt), nanos(mfaAt), hash)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return meta.ErrNoSuchSession
-		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("meta/sqlite: touch session: %w", err)
@@ -228,12 +210,8 @@ func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
 // DeleteUserSessions ends every session of user and says how many.
 func (s *Store) DeleteUserSessions(ctx context.Context, user string) (int, error) {
 	var n int64
-	err := s.write(ctx, func(r runner) error {
-		res, err := r.exec(`DELETE FROM sessions WHERE user_name = ?`, user)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+	err := s.write(ctx, func(r runner) (err error) {
+		n, err = r.execCount(`DELETE FROM sessions WHERE user_name = ?`, user)
 		return err
 	})
 	if err != nil {
