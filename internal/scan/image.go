@@ -23,9 +23,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -247,7 +249,8 @@ func (s *Scanner) scanLayer(ctx context.Context, store blobStore, image string, 
 		return nil, nil
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 64<<10)
+	cr := &countReader{r: rc}
+	br := bufio.NewReaderSize(cr, 64<<10)
 	head, _ := br.Peek(512)
 	var r io.Reader = br
 	switch {
@@ -268,6 +271,16 @@ func (s *Scanner) scanLayer(ctx context.Context, store blobStore, image string, 
 		defer zr.Close()
 		r = zr
 	}
+	if r != io.Reader(br) {
+		// A compressed layer is held to the ratio bound like any gzip
+		// stream; its own size is not charged to the byte budget (layers
+		// of several GiB are common), what is expanded inside it is.
+		r = &expandReader{r: r, b: &budget{bytes: math.MaxInt64},
+			compressed: func() int64 { return cr.n }, ratio: s.opt.MaxArchiveRatio}
+	}
+	// The expansion bounds are per layer, as for one file on disk.
+	b := &budget{bytes: s.opt.MaxArchiveBytes, entries: s.opt.MaxArchiveEntries}
+	layer := origin{path: "/", image: image, layer: l.digest}
 	// A view of s that reports into this layer's list; it shares the
 	// engine, buffers and counters.
 	sub := &Scanner{engine: s.engine, opt: s.opt, parent: s}
@@ -284,8 +297,20 @@ func (s *Scanner) scanLayer(ctx context.Context, store blobStore, image string, 
 		if err == io.EOF {
 			break
 		}
+		var be *bombError
+		if errors.As(err, &be) {
+			if !be.reported { // else a file of the layer has reported it
+				be.reported = true
+				sub.bomb(layer, be.reason)
+			}
+			break
+		}
 		if err != nil {
 			s.warnf("%s: layer %s: %v", image, l.digest, err)
+			break
+		}
+		if b.entries--; b.entries < 0 {
+			sub.bomb(layer, "more entries than the archive entry limit")
 			break
 		}
 		p := "/" + cleanPath(hdr.Name)
@@ -301,10 +326,12 @@ func (s *Scanner) scanLayer(ctx context.Context, store blobStore, image string, 
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		b := &budget{bytes: sub.opt.MaxArchiveBytes, entries: sub.opt.MaxArchiveEntries}
 		o := origin{path: p, image: image, layer: l.digest}
-		if err := sub.scanContent(ctx, tr, nil, hdr.Size, o, 0, b); err != nil && ctx.Err() != nil {
-			return whiteouts, ctx.Err()
+		if err := sub.scanContent(ctx, tr, nil, hdr.Size, o, 0, b); err != nil {
+			if ctx.Err() != nil {
+				return whiteouts, ctx.Err()
+			}
+			break // the layer's budget is spent (reported as a bomb)
 		}
 	}
 	return whiteouts, nil
