@@ -87,8 +87,8 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opt GitOptions) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gitBin, gitArgs(repo, opt, s.opt.IncludeBinary)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &limitedBuffer{max: 64 << 10}
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("scan git %s: %w", repo, err)
@@ -108,14 +108,14 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opt GitOptions) erro
 			}
 		}()
 	}
-	perr := parseGitLog(ctx, out, s.opt.ChunkSize, func(d gitDiff) error {
+	perr := parseGitLog(ctx, out, s.opt.ChunkSize, maxGitLine, func(d gitDiff) error {
 		select {
 		case jobs <- d:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	})
+	}, func(w string) { s.warnf("scan git %s: %s", repo, w) })
 	close(jobs)
 	wg.Wait()
 	if perr != nil {
@@ -150,10 +150,15 @@ func (s *Scanner) scanGitDiff(d gitDiff) {
 	}
 }
 
+// maxGitLine bounds one line of git's output (an added line of a minified
+// file can be long): what passes it is not scanned, and warn says so.
+const maxGitLine = 16 << 20
+
 // parseGitLog reads the output of `git log -p --unified=0` in our format
 // and calls emit for the added lines of each file of each commit. A file
-// whose added lines pass maxText bytes is handed on in pieces.
-func parseGitLog(ctx context.Context, r io.Reader, maxText int, emit func(gitDiff) error) error {
+// whose added lines pass maxText bytes is handed on in pieces. A line
+// longer than maxLine is scanned only up to maxLine, and warn is told.
+func parseGitLog(ctx context.Context, r io.Reader, maxText, maxLine int, emit func(gitDiff) error, warn func(string)) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
 		commit, author, date string
@@ -172,7 +177,7 @@ func parseGitLog(ctx context.Context, r io.Reader, maxText int, emit func(gitDif
 		return nil
 	}
 	for {
-		line, err := readLine(br)
+		line, cut, err := readLine(br, maxLine)
 		if err == io.EOF && line == nil {
 			return flush()
 		}
@@ -246,6 +251,9 @@ func parseGitLog(ctx context.Context, r io.Reader, maxText int, emit func(gitDif
 				}
 				cur = &gitDiff{commit: piece.commit, author: piece.author, date: piece.date, path: piece.path}
 			}
+			if cut {
+				warn(fmt.Sprintf("%s in commit %s: line %d is longer than %d bytes; only its start is scanned", cur.path, cur.commit, newLine, maxLine))
+			}
 			cur.text = append(append(cur.text, line[1:]...), '\n')
 			cur.lines = append(cur.lines, newLine)
 			newLine++
@@ -256,22 +264,29 @@ func parseGitLog(ctx context.Context, r io.Reader, maxText int, emit func(gitDif
 	}
 }
 
-// readLine returns the next line without its '\n', however long it is.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
+// readLine returns the next line without its '\n'. A line longer than
+// maxLine bytes is cut there (cut is true); the rest of it is read and
+// dropped, so that memory stays bounded whatever git prints.
+func readLine(br *bufio.Reader, maxLine int) (line []byte, cut bool, err error) {
+	line, err = br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
-		long := append([]byte(nil), line...)
+		// Keep at most maxLine+1 bytes: the line and its '\n', or one
+		// byte too many to tell that it was cut.
+		long := append([]byte(nil), line[:min(len(line), maxLine+1)]...)
 		for errors.Is(err, bufio.ErrBufferFull) {
 			line, err = br.ReadSlice('\n')
-			long = append(long, line...)
+			long = append(long, line[:min(len(line), maxLine+1-len(long))]...)
 		}
 		line = long
 	}
 	if len(line) == 0 && err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
-	return line, err
+	if len(line) > maxLine {
+		line, cut = line[:maxLine], true
+	}
+	return line, cut, err
 }
 
 // hunkNewStart parses the new-file start line of "@@ -a,b +c,d @@".
@@ -290,4 +305,18 @@ func hunkNewStart(line []byte) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// limitedBuffer keeps the first max bytes written to it (git's stderr, for
+// the error message) and drops the rest.
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
 }
