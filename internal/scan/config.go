@@ -7,7 +7,6 @@ package scan
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -108,6 +107,9 @@ func DefaultConfig() Config {
 	}
 }
 
+// maxConfigFile bounds the configuration file.
+const maxConfigFile = 4 << 20
+
 // userConfig is the file format: a Config plus how it combines with the
 // defaults.
 type userConfig struct {
@@ -122,7 +124,7 @@ type userConfig struct {
 // id adds a rule, ids in disabled are turned off, and allowlists are
 // added to. With extend = false the file's rules replace the defaults.
 func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileMax(path, maxConfigFile)
 	if err != nil {
 		return Config{}, fmt.Errorf("scan config: %w", err)
 	}

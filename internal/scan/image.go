@@ -502,12 +502,9 @@ func readJSON(store blobStore, name string, v any) error {
 		return err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxImageJSON+1))
+	data, err := readAllMax(rc, maxImageJSON)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
-	}
-	if len(data) > maxImageJSON {
-		return fmt.Errorf("read %s: larger than %d bytes", name, maxImageJSON)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("parse %s: %w", name, err)
