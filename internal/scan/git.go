@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // GitOptions choose the history scanned.
@@ -97,27 +96,11 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opt GitOptions) erro
 		return fmt.Errorf("scan git %s: %w", repo, err)
 	}
 
-	jobs := make(chan gitDiff, 2*s.opt.Workers)
-	var wg sync.WaitGroup
-	for range s.opt.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range jobs {
-				s.scanGitDiff(d)
-			}
-		}()
-	}
+	jobs, wait := startWorkers(s.opt.Workers, s.scanGitDiff)
 	perr := parseGitLog(ctx, out, s.opt.ChunkSize, maxGitLine, func(d gitDiff) error {
-		select {
-		case jobs <- d:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return send(ctx, jobs, d)
 	}, func(w string) { s.warnf("scan git %s: %s", repo, w) })
-	close(jobs)
-	wg.Wait()
+	wait()
 	if perr != nil {
 		cancel()
 		_ = cmd.Wait()
