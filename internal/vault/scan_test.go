@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -528,5 +529,29 @@ func BenchmarkPutObjectScan(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestScanQueueStopsDuringPacedScan: stopping the queue while a background
+// scan held back by BackgroundRate is in flight returns, and leaves the
+// version unscanned (not counted as failed) for the next start to pick up.
+func TestScanQueueStopsDuringPacedScan(t *testing.T) {
+	e := newEnv(t).withScan(t, ScanConfig{InlineMax: 1 << 10, BackgroundRate: 1})
+	b := e.bucket(t, "bkt")
+	e.put(t, b, "big", secretAt(2*copyBufSize, 0), PutOptions{}) // more than one read: paced
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); e.svc.RunScanQueue(ctx) }()
+	for e.svc.ScanQueueStatus().Running == 0 { // the scan has started
+		runtime.Gosched()
+	}
+	cancel()
+	<-done // the test times out if the queue does not stop
+	st := e.svc.ScanQueueStatus()
+	if st.Done != 0 || st.Failed != 0 || st.Running != 0 {
+		t.Errorf("queue after stop: %+v, want nothing done, failed or running", st)
+	}
+	if l := e.labelsOf(t, b, "big"); l.State != ScanPending {
+		t.Errorf("object after stop: %+v, want pending", l)
 	}
 }
