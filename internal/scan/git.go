@@ -210,7 +210,13 @@ func parseGitLog(ctx context.Context, r io.Reader, maxText, maxLine int, emit fu
 		case bytes.HasPrefix(line, []byte("@@")):
 			n, ok := hunkNewStart(line)
 			if !ok {
-				return fmt.Errorf("bad hunk header %q", line)
+				// Not what follows the closing "@@": git prints a line
+				// of the file there (the function context).
+				head := line
+				if i := bytes.Index(line[2:], []byte("@@")); i >= 0 {
+					head = line[:2+i+2]
+				}
+				return fmt.Errorf("bad hunk header %q", head[:min(len(head), 80)])
 			}
 			// "@@" for one parent, "@@@" for a merge of two, ...
 			parents = len(line) - len(bytes.TrimLeft(line, "@")) - 1

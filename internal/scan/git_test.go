@@ -307,3 +307,22 @@ func TestReadLine(t *testing.T) {
 		}
 	}
 }
+
+// TestParseGitLogBadHunkHidesContext: the error for a hunk header that does
+// not parse does not repeat the function context git prints after it (a
+// line of the file, which may hold a secret).
+func TestParseGitLogBadHunkHidesContext(t *testing.T) {
+	log := commitMarker + "c1\x00Bob <b@x>\x002024-01-02T03:04:05Z\n" +
+		"diff --git a/x b/x\n" +
+		"--- a/x\n" +
+		"+++ b/x\n" +
+		"@@ -1 +x @@ " + awsLine
+	err := parseGitLog(context.Background(), strings.NewReader(log), 1<<20, maxGitLine,
+		func(gitDiff) error { return nil }, func(string) {})
+	if err == nil || !strings.Contains(err.Error(), "bad hunk header") {
+		t.Fatalf("err %v, want a bad hunk header", err)
+	}
+	if strings.Contains(err.Error(), "AKIA") {
+		t.Errorf("the error repeats the line after the header: %v", err)
+	}
+}
