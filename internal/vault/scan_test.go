@@ -302,6 +302,10 @@ func testScanRejectStoresNothing(t *testing.T, par int) {
 	}
 	_, err = e.svc.PutObject(ctx, b, "aws-no", bytes.NewReader(secretAt(2000, 0)), 2000, PutOptions{})
 	wantRejected(t, "PutObject(type listed)", err, awsLabel, 1, keyLine, 0)
+	// Nor does anything the vault logged on the way.
+	if logs := e.logs.String(); strings.Contains(logs, testAWSKey[4:]) {
+		t.Errorf("the vault's log shows the secret:\n%s", logs)
+	}
 }
 
 func TestParseReject(t *testing.T) {
