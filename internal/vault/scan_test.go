@@ -559,3 +559,34 @@ func TestScanQueueStopsDuringPacedScan(t *testing.T) {
 		t.Errorf("object after stop: %+v, want pending", l)
 	}
 }
+
+// TestPacer: the background rate holds across reads and across scans (two
+// objects read back to back wait as one object of both sizes does), and
+// idle time earns no credit for a burst later.
+func TestPacer(t *testing.T) {
+	const rate = 1 << 20 // bytes/s
+	t0 := time.Unix(1_700_000_000, 0)
+	var p pacer
+	if d := p.delay(t0); d != 0 {
+		t.Fatalf("a fresh pacer waits %v", d)
+	}
+	p.charge(t0, 1<<20, rate) // the whole of one small object
+	p.charge(t0, 1<<19, rate) // the next object, read at once
+	for _, c := range []struct {
+		at   time.Duration
+		want time.Duration
+	}{
+		{0, 1500 * time.Millisecond},
+		{time.Second, 500 * time.Millisecond},
+		{2 * time.Second, 0},
+	} {
+		if d := p.delay(t0.Add(c.at)); d != c.want {
+			t.Errorf("delay at +%v = %v, want %v", c.at, d, c.want)
+		}
+	}
+	// Ten idle seconds later, a read is paid for from then on.
+	p.charge(t0.Add(12*time.Second), 2<<20, rate)
+	if d := p.delay(t0.Add(12 * time.Second)); d != 2*time.Second {
+		t.Errorf("delay after idle time = %v, want 2s", d)
+	}
+}
