@@ -110,14 +110,16 @@ func (t *tarStore) Close() error { return t.f.Close() }
 
 // gunzipImage returns name, or when name is gzip-compressed (docker save
 // | gzip), a temporary file holding it uncompressed: a tarball must be read
-// at random.
-func gunzipImage(name string) (string, func(), error) {
+// at random. The file is held to the ratio bound (ratio:1 of the
+// compressed bytes), like any gzip stream, so a bomb cannot fill the disk.
+func gunzipImage(name string, ratio int64) (string, func(), error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return "", nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
+	cr := &countReader{r: f}
+	br := bufio.NewReader(cr)
 	if head, _ := br.Peek(2); len(head) < 2 || head[0] != 0x1f || head[1] != 0x8b {
 		return name, func() {}, nil
 	}
@@ -130,7 +132,8 @@ func gunzipImage(name string) (string, func(), error) {
 		return "", nil, err
 	}
 	cleanup := func() { os.Remove(tmp.Name()) }
-	_, err = io.Copy(tmp, zr)
+	_, err = io.Copy(tmp, &expandReader{r: zr, b: &budget{bytes: math.MaxInt64},
+		compressed: func() int64 { return cr.n }, ratio: ratio})
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -158,7 +161,7 @@ func (s *Scanner) ScanImage(ctx context.Context, name string) error {
 	if info.IsDir() {
 		store = dirStore{root: name}
 	} else {
-		tarName, cleanup, err := gunzipImage(name)
+		tarName, cleanup, err := gunzipImage(name, s.opt.MaxArchiveRatio)
 		if err != nil {
 			return fmt.Errorf("scan image: %w", err)
 		}

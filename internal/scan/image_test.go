@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -276,5 +277,17 @@ func TestImageLayerBounds(t *testing.T) {
 	}
 	if got := c.awsFindings(); len(got) != 1 || got[0].Location.Layer != digests[2] {
 		t.Fatalf("secret findings %+v, want one in layer %s", got, digests[2])
+	}
+}
+
+// TestGunzipImageBound: a gzip-compressed image tarball that expands past
+// the ratio bound is refused, not written out whole to a temporary file.
+func TestGunzipImageBound(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "bomb.tar.gz")
+	writeFile(t, name, gzipOf(t, make([]byte, 20<<20))) // about 1000:1
+	s := NewScanner(testEngine(t), Options{})
+	err := s.ScanImage(context.Background(), name)
+	if !errors.Is(err, errBomb) {
+		t.Fatalf("err %v, want an archive bomb", err)
 	}
 }
