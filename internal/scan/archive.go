@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"strings"
@@ -131,6 +132,13 @@ func (e *expandReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// ratioReader holds the decompressed stream r to the ratio bound against
+// the compressed bytes counted by compressed, and to no byte budget.
+func ratioReader(r io.Reader, compressed *countReader, ratio int64) io.Reader {
+	return &expandReader{r: r, b: &budget{bytes: math.MaxInt64},
+		compressed: func() int64 { return compressed.n }, ratio: ratio}
 }
 
 // countReader counts the bytes read through it.

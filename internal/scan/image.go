@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -132,8 +131,7 @@ func gunzipImage(name string, ratio int64) (string, func(), error) {
 		return "", nil, err
 	}
 	cleanup := func() { os.Remove(tmp.Name()) }
-	_, err = io.Copy(tmp, &expandReader{r: zr, b: &budget{bytes: math.MaxInt64},
-		compressed: func() int64 { return cr.n }, ratio: ratio})
+	_, err = io.Copy(tmp, ratioReader(zr, cr, ratio))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -278,8 +276,7 @@ func (s *Scanner) scanLayer(ctx context.Context, store blobStore, image string, 
 		// A compressed layer is held to the ratio bound like any gzip
 		// stream; its own size is not charged to the byte budget (layers
 		// of several GiB are common), what is expanded inside it is.
-		r = &expandReader{r: r, b: &budget{bytes: math.MaxInt64},
-			compressed: func() int64 { return cr.n }, ratio: s.opt.MaxArchiveRatio}
+		r = ratioReader(r, cr, s.opt.MaxArchiveRatio)
 	}
 	// The expansion bounds are per layer, as for one file on disk.
 	b := &budget{bytes: s.opt.MaxArchiveBytes, entries: s.opt.MaxArchiveEntries}
