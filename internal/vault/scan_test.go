@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,11 +13,8 @@ import (
 	"testing"
 	"time"
 
-	blobfs "github.com/coffer-vault/coffer/internal/blob/fs"
 	"github.com/coffer-vault/coffer/internal/meta"
-	"github.com/coffer-vault/coffer/internal/meta/sqlite"
 	"github.com/coffer-vault/coffer/internal/scan"
-	"github.com/coffer-vault/coffer/internal/seal"
 )
 
 // testAWSKey is a made-up access key id the engine reports as
@@ -415,68 +411,27 @@ func TestScanBackgroundQueue(t *testing.T) {
 
 func TestScanLabelsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	open := func(t *testing.T, cfg ScanConfig) (*Service, func()) {
-		ctx := context.Background()
-		root, _, err := seal.LoadOrCreateRootKey(filepath.Join(dir, "root.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ms, err := sqlite.Open(ctx, filepath.Join(dir, "meta.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		bs, err := blobfs.Open(filepath.Join(dir, "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, err := seal.NewKeyring(ctx, root, ms)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Engine = testEngine(t)
-		return New(Config{Meta: ms, Blobs: bs, Keys: keys, Scan: cfg}), func() { ms.Close() }
-	}
-	ctx := t.Context()
-	svc, closeStore := open(t, ScanConfig{InlineMax: 1 << 10})
-	if err := svc.CreateBucket(ctx, "bkt"); err != nil {
-		t.Fatal(err)
-	}
-	for k, size := range map[string]int{"small": 500, "big": 8000} {
-		if _, err := svc.PutObject(ctx, "bkt", k, bytes.NewReader(secretAt(size, 0)), int64(size), PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := openEnv(t, dir).withScan(t, ScanConfig{InlineMax: 1 << 10})
+	b := e.bucket(t, "bkt")
+	e.put(t, b, "small", secretAt(500, 0), PutOptions{})
+	e.put(t, b, "big", secretAt(8000, 0), PutOptions{})
 	// The server stops before the big object's scan ran.
-	closeStore()
+	e.meta.Close()
 
-	svc, closeStore = open(t, ScanConfig{InlineMax: 1 << 10})
-	defer closeStore()
-	if l, err := svc.Labels(ctx, "bkt", "small"); err != nil || l.State != ScanDone || len(l.Labels) != 1 {
-		t.Fatalf("small object after restart: %+v, %v", l, err)
+	e = openEnv(t, dir).withScan(t, ScanConfig{InlineMax: 1 << 10})
+	if l := e.labelsOf(t, b, "small"); l.State != ScanDone || len(l.Labels) != 1 {
+		t.Fatalf("small object after restart: %+v", l)
 	}
-	if l, err := svc.Labels(ctx, "bkt", "big"); err != nil || l.State != ScanPending {
-		t.Fatalf("big object after restart: %+v, %v; want pending", l, err)
+	if l := e.labelsOf(t, b, "big"); l.State != ScanPending {
+		t.Fatalf("big object after restart: %+v; want pending", l)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { defer close(done); svc.RunScanQueue(runCtx) }()
+	go func() { defer close(done); e.svc.RunScanQueue(runCtx) }()
 	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		l, err := svc.Labels(ctx, "bkt", "big")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.State == ScanDone {
-			if len(l.Labels) != 1 || l.Labels[0].Type != awsLabel {
-				t.Errorf("big object labels after the re-queue: %+v", l)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the unscanned object was not re-queued after the restart")
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The unscanned object is re-queued after the restart.
+	if l := e.waitScanned(t, b, "big"); len(l.Labels) != 1 || l.Labels[0].Type != awsLabel {
+		t.Errorf("big object labels after the re-queue: %+v", l)
 	}
 }
 
