@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"strings"
@@ -131,6 +132,13 @@ func (e *expandReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// ratioReader holds the decompressed stream r to the ratio bound against
+// the compressed bytes counted by compressed, and to no byte budget.
+func ratioReader(r io.Reader, compressed *countReader, ratio int64) io.Reader {
+	return &expandReader{r: r, b: &budget{bytes: math.MaxInt64},
+		compressed: func() int64 { return compressed.n }, ratio: ratio}
 }
 
 // countReader counts the bytes read through it.
@@ -239,7 +247,7 @@ func gunzipName(name string) string {
 // expandZip scans every file of a zip archive.
 func (s *Scanner) expandZip(ctx context.Context, r io.Reader, ra io.ReaderAt, size int64, o origin, depth int, b *budget) error {
 	if ra == nil || size < 0 {
-		spooled, n, cleanup, err := spool(r)
+		spooled, n, cleanup, err := spool(r, max(b.bytes, 0))
 		if err != nil {
 			return err
 		}
@@ -297,13 +305,19 @@ func (s *Scanner) expandZip(ctx context.Context, r io.Reader, ra io.ReaderAt, si
 	return nil
 }
 
-// spool copies a nested archive into memory (up to maxZipInMemory) or a
-// temporary file, so that zip can read it at random.
-func spool(r io.Reader) (io.ReaderAt, int64, func(), error) {
+// spool copies a zip read from a stream (stdin, or nested in another
+// archive) into memory (up to maxZipInMemory) or a temporary file, so that
+// zip can read it at random. A zip of more than limit bytes (what is left
+// of the byte budget) is a *bombError: stdin is not otherwise bounded.
+func spool(r io.Reader, limit int64) (io.ReaderAt, int64, func(), error) {
+	tooBig := &bombError{reason: fmt.Sprintf("zip stream of more than %d bytes (what is left of the --max-archive-bytes limit)", limit)}
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, maxZipInMemory+1))
+	n, err := io.Copy(&buf, io.LimitReader(r, min(maxZipInMemory, limit)+1))
 	if err != nil {
 		return nil, 0, nil, err
+	}
+	if n > limit {
+		return nil, 0, nil, tooBig
 	}
 	if n <= maxZipInMemory {
 		return bytes.NewReader(buf.Bytes()), n, func() {}, nil
@@ -317,10 +331,14 @@ func spool(r io.Reader) (io.ReaderAt, int64, func(), error) {
 		cleanup()
 		return nil, 0, nil, fmt.Errorf("spool nested zip: %w", err)
 	}
-	m, err := io.Copy(f, r)
+	m, err := io.Copy(f, io.LimitReader(r, limit-n+1))
 	if err != nil {
 		cleanup()
 		return nil, 0, nil, err
+	}
+	if n+m > limit {
+		cleanup()
+		return nil, 0, nil, tooBig
 	}
 	return f, n + m, cleanup, nil
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -270,5 +271,26 @@ func TestArchiveFromStdin(t *testing.T) {
 	got := c.awsFindings()
 	if len(got) != 1 || got[0].Location.Archive != "-!a/b.env" {
 		t.Fatalf("findings %+v", got)
+	}
+}
+
+// TestSpoolBound: a zip read from a stream is spooled only up to the byte
+// budget, in memory and in a temporary file alike.
+func TestSpoolBound(t *testing.T) {
+	for _, limit := range []int64{1000, maxZipInMemory + 1000} {
+		for _, size := range []int64{limit - 1, limit, limit + 1, limit + maxZipInMemory} {
+			ra, n, cleanup, err := spool(bytes.NewReader(make([]byte, size)), limit)
+			if size > limit {
+				if !errors.Is(err, errBomb) {
+					t.Errorf("limit %d, %d bytes: err %v, want a bomb", limit, size, err)
+				}
+				continue
+			}
+			if err != nil || n != size || ra == nil {
+				t.Errorf("limit %d, %d bytes: %d spooled, %v", limit, size, n, err)
+				continue
+			}
+			cleanup()
+		}
 	}
 }

@@ -7,7 +7,6 @@ package scan
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -108,6 +107,9 @@ func DefaultConfig() Config {
 	}
 }
 
+// maxConfigFile bounds the configuration file.
+const maxConfigFile = 4 << 20
+
 // userConfig is the file format: a Config plus how it combines with the
 // defaults.
 type userConfig struct {
@@ -122,7 +124,7 @@ type userConfig struct {
 // id adds a rule, ids in disabled are turned off, and allowlists are
 // added to. With extend = false the file's rules replace the defaults.
 func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileMax(path, maxConfigFile)
 	if err != nil {
 		return Config{}, fmt.Errorf("scan config: %w", err)
 	}
@@ -160,6 +162,13 @@ func ParseConfig(b []byte) (Config, error) {
 	return cfg, nil
 }
 
+// takeIf sets *dst to v when ok.
+func takeIf[T any](dst *T, v T, ok bool) {
+	if ok {
+		*dst = v
+	}
+}
+
 // Merge returns base with over applied: rules with a known id are
 // overridden field by field (a field is taken from over when it is set:
 // non-empty, or listed in md when md is not nil), new rules are appended,
@@ -191,33 +200,15 @@ func Merge(base, over Config, md ...toml.MetaData) Config {
 			return false
 		}
 		o := &out.Rules[i]
-		if isSet("type", r.Type != "") {
-			o.Type = r.Type
-		}
-		if isSet("description", r.Description != "") {
-			o.Description = r.Description
-		}
-		if isSet("keywords", len(r.Keywords) > 0) {
-			o.Keywords = r.Keywords
-		}
-		if isSet("regex", r.Regex != "") {
-			o.Regex = r.Regex
-		}
-		if isSet("entropy", r.Entropy != 0) {
-			o.Entropy = r.Entropy
-		}
-		if isSet("confidence", r.Confidence != 0) {
-			o.Confidence = r.Confidence
-		}
-		if isSet("context", len(r.Context) > 0) {
-			o.Context = r.Context
-		}
-		if isSet("validate", r.Validate != "") {
-			o.Validate = r.Validate
-		}
-		if isSet("window", r.Window != 0) {
-			o.Window = r.Window
-		}
+		takeIf(&o.Type, r.Type, isSet("type", r.Type != ""))
+		takeIf(&o.Description, r.Description, isSet("description", r.Description != ""))
+		takeIf(&o.Keywords, r.Keywords, isSet("keywords", len(r.Keywords) > 0))
+		takeIf(&o.Regex, r.Regex, isSet("regex", r.Regex != ""))
+		takeIf(&o.Entropy, r.Entropy, isSet("entropy", r.Entropy != 0))
+		takeIf(&o.Confidence, r.Confidence, isSet("confidence", r.Confidence != 0))
+		takeIf(&o.Context, r.Context, isSet("context", len(r.Context) > 0))
+		takeIf(&o.Validate, r.Validate, isSet("validate", r.Validate != ""))
+		takeIf(&o.Window, r.Window, isSet("window", r.Window != 0))
 		o.Allowlist = o.Allowlist.merge(r.Allowlist)
 	}
 	out.Disabled = append(slices.Clone(base.Disabled), over.Disabled...)

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +145,15 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.toml")); err == nil {
 		t.Error("missing file did not fail")
+	}
+	// A file past the bound is refused before it is parsed (a valid TOML
+	// comment, so only the bound can fail it).
+	big := filepath.Join(t.TempDir(), "big.toml")
+	if err := os.WriteFile(big, append([]byte("#"), bytes.Repeat([]byte("x"), maxConfigFile)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(big); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("oversized config: error %v", err)
 	}
 }
 

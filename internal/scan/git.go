@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // GitOptions choose the history scanned.
@@ -87,8 +86,8 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opt GitOptions) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gitBin, gitArgs(repo, opt, s.opt.IncludeBinary)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &limitedBuffer{max: 64 << 10}
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("scan git %s: %w", repo, err)
@@ -97,27 +96,11 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opt GitOptions) erro
 		return fmt.Errorf("scan git %s: %w", repo, err)
 	}
 
-	jobs := make(chan gitDiff, 2*s.opt.Workers)
-	var wg sync.WaitGroup
-	for range s.opt.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range jobs {
-				s.scanGitDiff(d)
-			}
-		}()
-	}
-	perr := parseGitLog(ctx, out, s.opt.ChunkSize, func(d gitDiff) error {
-		select {
-		case jobs <- d:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
-	close(jobs)
-	wg.Wait()
+	jobs, wait := startWorkers(s.opt.Workers, s.scanGitDiff)
+	perr := parseGitLog(ctx, out, s.opt.ChunkSize, maxGitLine, func(d gitDiff) error {
+		return send(ctx, jobs, d)
+	}, func(w string) { s.warnf("scan git %s: %s", repo, w) })
+	wait()
 	if perr != nil {
 		cancel()
 		_ = cmd.Wait()
@@ -150,10 +133,15 @@ func (s *Scanner) scanGitDiff(d gitDiff) {
 	}
 }
 
+// maxGitLine bounds one line of git's output (an added line of a minified
+// file can be long): what passes it is not scanned, and warn says so.
+const maxGitLine = 16 << 20
+
 // parseGitLog reads the output of `git log -p --unified=0` in our format
 // and calls emit for the added lines of each file of each commit. A file
-// whose added lines pass maxText bytes is handed on in pieces.
-func parseGitLog(ctx context.Context, r io.Reader, maxText int, emit func(gitDiff) error) error {
+// whose added lines pass maxText bytes is handed on in pieces. A line
+// longer than maxLine is scanned only up to maxLine, and warn is told.
+func parseGitLog(ctx context.Context, r io.Reader, maxText, maxLine int, emit func(gitDiff) error, warn func(string)) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
 		commit, author, date string
@@ -172,7 +160,7 @@ func parseGitLog(ctx context.Context, r io.Reader, maxText int, emit func(gitDif
 		return nil
 	}
 	for {
-		line, err := readLine(br)
+		line, cut, err := readLine(br, maxLine)
 		if err == io.EOF && line == nil {
 			return flush()
 		}
@@ -222,7 +210,13 @@ func parseGitLog(ctx context.Context, r io.Reader, maxText int, emit func(gitDif
 		case bytes.HasPrefix(line, []byte("@@")):
 			n, ok := hunkNewStart(line)
 			if !ok {
-				return fmt.Errorf("bad hunk header %q", line)
+				// Not what follows the closing "@@": git prints a line
+				// of the file there (the function context).
+				head := line
+				if i := bytes.Index(line[2:], []byte("@@")); i >= 0 {
+					head = line[:2+i+2]
+				}
+				return fmt.Errorf("bad hunk header %q", head[:min(len(head), 80)])
 			}
 			// "@@" for one parent, "@@@" for a merge of two, ...
 			parents = len(line) - len(bytes.TrimLeft(line, "@")) - 1
@@ -246,6 +240,9 @@ func parseGitLog(ctx context.Context, r io.Reader, maxText int, emit func(gitDif
 				}
 				cur = &gitDiff{commit: piece.commit, author: piece.author, date: piece.date, path: piece.path}
 			}
+			if cut {
+				warn(fmt.Sprintf("%s in commit %s: line %d is longer than %d bytes; only its start is scanned", cur.path, cur.commit, newLine, maxLine))
+			}
 			cur.text = append(append(cur.text, line[1:]...), '\n')
 			cur.lines = append(cur.lines, newLine)
 			newLine++
@@ -256,22 +253,29 @@ func parseGitLog(ctx context.Context, r io.Reader, maxText int, emit func(gitDif
 	}
 }
 
-// readLine returns the next line without its '\n', however long it is.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
+// readLine returns the next line without its '\n'. A line longer than
+// maxLine bytes is cut there (cut is true); the rest of it is read and
+// dropped, so that memory stays bounded whatever git prints.
+func readLine(br *bufio.Reader, maxLine int) (line []byte, cut bool, err error) {
+	line, err = br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
-		long := append([]byte(nil), line...)
+		// Keep at most maxLine+1 bytes: the line and its '\n', or one
+		// byte too many to tell that it was cut.
+		long := append([]byte(nil), line[:min(len(line), maxLine+1)]...)
 		for errors.Is(err, bufio.ErrBufferFull) {
 			line, err = br.ReadSlice('\n')
-			long = append(long, line...)
+			long = append(long, line[:min(len(line), maxLine+1-len(long))]...)
 		}
 		line = long
 	}
 	if len(line) == 0 && err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
-	return line, err
+	if len(line) > maxLine {
+		line, cut = line[:maxLine], true
+	}
+	return line, cut, err
 }
 
 // hunkNewStart parses the new-file start line of "@@ -a,b +c,d @@".
@@ -290,4 +294,18 @@ func hunkNewStart(line []byte) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// limitedBuffer keeps the first max bytes written to it (git's stderr, for
+// the error message) and drops the rest.
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
 }

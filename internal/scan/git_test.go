@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -153,10 +154,10 @@ func TestParseGitLog(t *testing.T) {
 		"diff --git a/bin b/bin\n" +
 		"Binary files a/bin and b/bin differ\n"
 	var got []gitDiff
-	err := parseGitLog(context.Background(), strings.NewReader(log), 1<<20, func(d gitDiff) error {
+	err := parseGitLog(context.Background(), strings.NewReader(log), 1<<20, maxGitLine, func(d gitDiff) error {
 		got = append(got, d)
 		return nil
-	})
+	}, func(w string) { t.Errorf("warning %s", w) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,13 +246,83 @@ func TestParseCombinedDiff(t *testing.T) {
 		" +from side\n" +
 		"++evil\n"
 	var got []gitDiff
-	if err := parseGitLog(context.Background(), strings.NewReader(log), 1<<20, func(d gitDiff) error {
+	if err := parseGitLog(context.Background(), strings.NewReader(log), 1<<20, maxGitLine, func(d gitDiff) error {
 		got = append(got, d)
 		return nil
-	}); err != nil {
+	}, func(w string) { t.Errorf("warning %s", w) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].path != "a.txt" || string(got[0].text) != "resolved\nevil\n" || !equalInts(got[0].lines, []int{1, 3}) {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+// TestParseGitLogLongLine: an added line longer than the line bound is
+// scanned up to the bound, with a warning, and the lines after it are read
+// as usual.
+func TestParseGitLogLongLine(t *testing.T) {
+	const maxLine = 64
+	long := strings.Repeat("k", 10*maxLine) // longer than bufio's 16-byte minimum and maxLine
+	log := commitMarker + "c1\x00Bob <b@x>\x002024-01-02T03:04:05Z\n" +
+		"diff --git a/x b/x\n" +
+		"--- /dev/null\n" +
+		"+++ b/x\n" +
+		"@@ -0,0 +1,2 @@\n" +
+		"+" + long + "\n" +
+		"+after\n"
+	var got []gitDiff
+	var warnings []string
+	err := parseGitLog(context.Background(), bufio.NewReaderSize(strings.NewReader(log), 16), 1<<20, maxLine, func(d gitDiff) error {
+		got = append(got, d)
+		return nil
+	}, func(w string) { warnings = append(warnings, w) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := long[:maxLine-1] + "\nafter\n" // the cut keeps maxLine bytes of "+kkk…"
+	if len(got) != 1 || string(got[0].text) != want || !equalInts(got[0].lines, []int{1, 2}) {
+		t.Fatalf("got %+v", got)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "x in commit c1: line 1 is longer than 64 bytes") {
+		t.Fatalf("warnings %q", warnings)
+	}
+}
+
+// TestReadLine: lines at, under and over the bound, shorter and longer
+// than the reader's buffer; the next line is read intact after a cut one.
+func TestReadLine(t *testing.T) {
+	const maxLine = 40
+	for _, n := range []int{0, 1, 15, 16, 17, maxLine - 1, maxLine, maxLine + 1, 100} {
+		line := strings.Repeat("a", n)
+		br := bufio.NewReaderSize(strings.NewReader(line+"\nnext\n"), 16)
+		got, cut, err := readLine(br, maxLine)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		if want := line[:min(n, maxLine)]; string(got) != want || cut != (n > maxLine) {
+			t.Errorf("%d bytes: got %d bytes, cut %v", n, len(got), cut)
+		}
+		if next, _, err := readLine(br, maxLine); err != nil || string(next) != "next" {
+			t.Errorf("%d bytes: next line %q, %v", n, next, err)
+		}
+	}
+}
+
+// TestParseGitLogBadHunkHidesContext: the error for a hunk header that does
+// not parse does not repeat the function context git prints after it (a
+// line of the file, which may hold a secret).
+func TestParseGitLogBadHunkHidesContext(t *testing.T) {
+	log := commitMarker + "c1\x00Bob <b@x>\x002024-01-02T03:04:05Z\n" +
+		"diff --git a/x b/x\n" +
+		"--- a/x\n" +
+		"+++ b/x\n" +
+		"@@ -1 +x @@ " + awsLine
+	err := parseGitLog(context.Background(), strings.NewReader(log), 1<<20, maxGitLine,
+		func(gitDiff) error { return nil }, func(string) {})
+	if err == nil || !strings.Contains(err.Error(), "bad hunk header") {
+		t.Fatalf("err %v, want a bad hunk header", err)
+	}
+	if strings.Contains(err.Error(), "AKIA") {
+		t.Errorf("the error repeats the line after the header: %v", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -108,14 +109,16 @@ func (t *tarStore) Close() error { return t.f.Close() }
 
 // gunzipImage returns name, or when name is gzip-compressed (docker save
 // | gzip), a temporary file holding it uncompressed: a tarball must be read
-// at random.
-func gunzipImage(name string) (string, func(), error) {
+// at random. The file is held to the ratio bound (ratio:1 of the
+// compressed bytes), like any gzip stream, so a bomb cannot fill the disk.
+func gunzipImage(name string, ratio int64) (string, func(), error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return "", nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
+	cr := &countReader{r: f}
+	br := bufio.NewReader(cr)
 	if head, _ := br.Peek(2); len(head) < 2 || head[0] != 0x1f || head[1] != 0x8b {
 		return name, func() {}, nil
 	}
@@ -128,7 +131,7 @@ func gunzipImage(name string) (string, func(), error) {
 		return "", nil, err
 	}
 	cleanup := func() { os.Remove(tmp.Name()) }
-	_, err = io.Copy(tmp, zr)
+	_, err = io.Copy(tmp, ratioReader(zr, cr, ratio))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -156,7 +159,7 @@ func (s *Scanner) ScanImage(ctx context.Context, name string) error {
 	if info.IsDir() {
 		store = dirStore{root: name}
 	} else {
-		tarName, cleanup, err := gunzipImage(name)
+		tarName, cleanup, err := gunzipImage(name, s.opt.MaxArchiveRatio)
 		if err != nil {
 			return fmt.Errorf("scan image: %w", err)
 		}
@@ -247,7 +250,8 @@ func (s *Scanner) scanLayer(ctx context.Context, store blobStore, image string, 
 		return nil, nil
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 64<<10)
+	cr := &countReader{r: rc}
+	br := bufio.NewReaderSize(cr, 64<<10)
 	head, _ := br.Peek(512)
 	var r io.Reader = br
 	switch {
@@ -268,6 +272,15 @@ func (s *Scanner) scanLayer(ctx context.Context, store blobStore, image string, 
 		defer zr.Close()
 		r = zr
 	}
+	if r != io.Reader(br) {
+		// A compressed layer is held to the ratio bound like any gzip
+		// stream; its own size is not charged to the byte budget (layers
+		// of several GiB are common), what is expanded inside it is.
+		r = ratioReader(r, cr, s.opt.MaxArchiveRatio)
+	}
+	// The expansion bounds are per layer, as for one file on disk.
+	b := &budget{bytes: s.opt.MaxArchiveBytes, entries: s.opt.MaxArchiveEntries}
+	layer := origin{path: "/", image: image, layer: l.digest}
 	// A view of s that reports into this layer's list; it shares the
 	// engine, buffers and counters.
 	sub := &Scanner{engine: s.engine, opt: s.opt, parent: s}
@@ -284,8 +297,20 @@ func (s *Scanner) scanLayer(ctx context.Context, store blobStore, image string, 
 		if err == io.EOF {
 			break
 		}
+		var be *bombError
+		if errors.As(err, &be) {
+			if !be.reported { // else a file of the layer has reported it
+				be.reported = true
+				sub.bomb(layer, be.reason)
+			}
+			break
+		}
 		if err != nil {
 			s.warnf("%s: layer %s: %v", image, l.digest, err)
+			break
+		}
+		if b.entries--; b.entries < 0 {
+			sub.bomb(layer, "more entries than the archive entry limit")
 			break
 		}
 		p := "/" + cleanPath(hdr.Name)
@@ -301,10 +326,12 @@ func (s *Scanner) scanLayer(ctx context.Context, store blobStore, image string, 
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		b := &budget{bytes: sub.opt.MaxArchiveBytes, entries: sub.opt.MaxArchiveEntries}
 		o := origin{path: p, image: image, layer: l.digest}
-		if err := sub.scanContent(ctx, tr, nil, hdr.Size, o, 0, b); err != nil && ctx.Err() != nil {
-			return whiteouts, ctx.Err()
+		if err := sub.scanContent(ctx, tr, nil, hdr.Size, o, 0, b); err != nil {
+			if ctx.Err() != nil {
+				return whiteouts, ctx.Err()
+			}
+			break // the layer's budget is spent (reported as a bomb)
 		}
 	}
 	return whiteouts, nil
@@ -475,12 +502,9 @@ func readJSON(store blobStore, name string, v any) error {
 		return err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxImageJSON+1))
+	data, err := readAllMax(rc, maxImageJSON)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
-	}
-	if len(data) > maxImageJSON {
-		return fmt.Errorf("read %s: larger than %d bytes", name, maxImageJSON)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("parse %s: %w", name, err)

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -241,5 +243,51 @@ func TestDeletedLater(t *testing.T) {
 		if got := deletedLater(tt.layer, tt.path, stacks, wo); got != tt.want {
 			t.Errorf("deletedLater(%d, %s) = %v, want %v", tt.layer, tt.path, got, tt.want)
 		}
+	}
+}
+
+// TestImageLayerBounds: a layer is one top-level input for the expansion
+// bounds. A compressed layer that expands past the ratio bound and a layer
+// of more entries than the limit are each reported as a bomb, and the other
+// layers are still scanned.
+func TestImageLayerBounds(t *testing.T) {
+	many := make([]entry, 20)
+	for i := range many {
+		many[i] = entry{fmt.Sprintf("f/%d.txt", i), []byte("x\n")}
+	}
+	layers := [][]byte{
+		tarOf(t, entry{"zeros.bin", make([]byte, 20<<20)}), // gzip: about 1000:1
+		tarOf(t, many...), // zstd
+		tarOf(t, entry{"etc/app.env", []byte(awsLine)}),
+	}
+	dir := filepath.Join(t.TempDir(), "oci")
+	digests := writeOCILayout(t, dir, layers)
+	c := &collector{}
+	s := NewScanner(testEngine(t), c.options(Options{MaxArchiveEntries: 10}))
+	if err := s.ScanImage(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	bombs := c.ofType(bombType)
+	layersHit := map[string]bool{}
+	for _, b := range bombs {
+		layersHit[b.Location.Layer] = true
+	}
+	if len(bombs) != 2 || !layersHit[digests[0]] || !layersHit[digests[1]] {
+		t.Fatalf("bombs %+v, want one in each of layers %s and %s (warnings %v)", bombs, digests[0], digests[1], c.warnings)
+	}
+	if got := c.awsFindings(); len(got) != 1 || got[0].Location.Layer != digests[2] {
+		t.Fatalf("secret findings %+v, want one in layer %s", got, digests[2])
+	}
+}
+
+// TestGunzipImageBound: a gzip-compressed image tarball that expands past
+// the ratio bound is refused, not written out whole to a temporary file.
+func TestGunzipImageBound(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "bomb.tar.gz")
+	writeFile(t, name, gzipOf(t, make([]byte, 20<<20))) // about 1000:1
+	s := NewScanner(testEngine(t), Options{})
+	err := s.ScanImage(context.Background(), name)
+	if !errors.Is(err, errBomb) {
+		t.Fatalf("err %v, want an archive bomb", err)
 	}
 }

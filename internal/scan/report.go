@@ -37,7 +37,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -166,9 +165,12 @@ func (r *Report) writeJSON(w io.Writer, show bool) error {
 	return enc.Encode(doc)
 }
 
+// maxBaselineFile bounds a baseline report.
+const maxBaselineFile = 256 << 20
+
 // LoadBaseline reads the fingerprints of an earlier JSON report.
 func LoadBaseline(name string) (map[string]bool, error) {
-	data, err := os.ReadFile(name)
+	data, err := readFileMax(name, maxBaselineFile)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}

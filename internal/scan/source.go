@@ -8,7 +8,9 @@ package scan
 // queue; each worker reuses one pooled chunk buffer, so memory is bounded
 // by Workers x (ChunkSize + Overlap), at most about 128 MiB by default,
 // plus one nested zip of at most 4 MiB per worker (see archive.go),
-// whatever the size of the input.
+// whatever the size of the input. Git history holds about 3 x Workers
+// pieces of added lines, each of at most ChunkSize bytes or one line of at
+// most 16 MiB (git.go).
 //
 // Large streams are read in chunks of ChunkSize bytes; each chunk starts
 // with the last Overlap bytes of the one before, so a match that crosses a
@@ -266,22 +268,14 @@ func (s *Scanner) ScanPaths(ctx context.Context, paths []string, stdin io.Reader
 		path string
 		size int64
 	}
-	jobs := make(chan job, 2*s.opt.Workers)
-	var wg sync.WaitGroup
-	for range s.opt.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				if ctx.Err() != nil {
-					continue // drain
-				}
-				if err := s.scanFile(ctx, j.path, j.size); err != nil && ctx.Err() == nil {
-					s.warnf("%s: %v", j.path, err)
-				}
-			}
-		}()
-	}
+	jobs, wait := startWorkers(s.opt.Workers, func(j job) {
+		if ctx.Err() != nil {
+			return // drain
+		}
+		if err := s.scanFile(ctx, j.path, j.size); err != nil && ctx.Err() == nil {
+			s.warnf("%s: %v", j.path, err)
+		}
+	})
 	var err error
 	for _, p := range paths {
 		if p == "-" {
@@ -295,24 +289,46 @@ func (s *Scanner) ScanPaths(ctx context.Context, paths []string, stdin io.Reader
 			continue
 		}
 		e := walkFiles(ctx, p, s.opt.IncludeGitDir, func(w error) { s.warnf("%v", w) }, func(path string, size int64) error {
-			select {
-			case jobs <- job{path, size}:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return send(ctx, jobs, job{path, size})
 		})
 		if e != nil {
 			err = e
 			break
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	wait()
 	if err == nil {
 		err = ctx.Err()
 	}
 	return err
+}
+
+// startWorkers starts n goroutines that call do on each job sent to jobs;
+// wait closes jobs and waits for them.
+func startWorkers[T any](n int, do func(T)) (jobs chan<- T, wait func()) {
+	ch := make(chan T, 2*n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for j := range ch {
+				do(j)
+			}
+		})
+	}
+	return ch, func() {
+		close(ch)
+		wg.Wait()
+	}
+}
+
+// send sends j on jobs unless ctx ends first.
+func send[T any](ctx context.Context, jobs chan<- T, j T) error {
+	select {
+	case jobs <- j:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // scanFile scans one file on disk.

@@ -5,6 +5,7 @@ package scan
 // and reports make goes through here.
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 )
@@ -87,25 +88,18 @@ func toJSONFinding(f Finding, show bool) jsonFinding {
 // lessFinding orders findings by place, then type.
 func lessFinding(a, b Finding) bool {
 	x, y := a.Location, b.Location
-	switch {
-	case x.Image != y.Image:
-		return x.Image < y.Image
-	case x.Path != y.Path:
-		return x.Path < y.Path
-	case x.Archive != y.Archive:
-		return x.Archive < y.Archive
-	case x.Layer != y.Layer:
-		return x.Layer < y.Layer
-	case x.Date != y.Date:
-		return x.Date < y.Date
-	case x.Commit != y.Commit:
-		return x.Commit < y.Commit
-	case x.Start != y.Start:
-		return x.Start < y.Start
-	case x.Line != y.Line:
-		return x.Line < y.Line
-	case a.Type != b.Type:
-		return a.Type < b.Type
+	if c := cmp.Or(
+		cmp.Compare(x.Image, y.Image),
+		cmp.Compare(x.Path, y.Path),
+		cmp.Compare(x.Archive, y.Archive),
+		cmp.Compare(x.Layer, y.Layer),
+		cmp.Compare(x.Date, y.Date),
+		cmp.Compare(x.Commit, y.Commit),
+		cmp.Compare(x.Start, y.Start),
+		cmp.Compare(x.Line, y.Line),
+		cmp.Compare(a.Type, b.Type),
+	); c != 0 {
+		return c < 0
 	}
 	return findingFingerprint(a) < findingFingerprint(b)
 }

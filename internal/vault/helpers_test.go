@@ -34,8 +34,14 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
+	return openEnv(tb, tb.TempDir())
+}
+
+// openEnv opens (or creates) the stores in the data directory dir, as a
+// server start does.
+func openEnv(tb testing.TB, dir string) *env {
+	tb.Helper()
 	ctx := context.Background()
-	dir := tb.TempDir()
 	root, _, err := seal.LoadOrCreateRootKey(filepath.Join(dir, "root.key"))
 	if err != nil {
 		tb.Fatal(err)

@@ -248,7 +248,7 @@ func (s *Service) scanCompleted(ctx context.Context, o *meta.Object, m objectMet
 		return err
 	}
 	defer r.Close()
-	sc, err := s.scanReader(ctx, r, g, 0)
+	sc, err := s.scanReader(ctx, r, g, nil, 0)
 	if err != nil {
 		return err
 	}

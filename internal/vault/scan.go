@@ -72,9 +72,9 @@ type ScanConfig struct {
 	QueueSize int
 	// Workers is the number of background scans at once (default 1).
 	Workers int
-	// BackgroundRate caps how fast a background scan reads (bytes/s), so
-	// that scanning a large object does not take the CPU from requests.
-	// Default 32 MiB/s; negative: no cap.
+	// BackgroundRate caps how fast background scans read (bytes/s, all
+	// of them together, over any number of objects), so that they do not
+	// take the CPU from requests. Default 32 MiB/s; negative: no cap.
 	BackgroundRate int64
 	// Parallel is how many chunks of one stream are scanned at once
 	// (default: half the CPUs, at least 1, at most 4). Each costs one

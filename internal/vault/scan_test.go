@@ -6,18 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	blobfs "github.com/coffer-vault/coffer/internal/blob/fs"
 	"github.com/coffer-vault/coffer/internal/meta"
-	"github.com/coffer-vault/coffer/internal/meta/sqlite"
 	"github.com/coffer-vault/coffer/internal/scan"
-	"github.com/coffer-vault/coffer/internal/seal"
 )
 
 // testAWSKey is a made-up access key id the engine reports as
@@ -301,6 +298,10 @@ func testScanRejectStoresNothing(t *testing.T, par int) {
 	}
 	_, err = e.svc.PutObject(ctx, b, "aws-no", bytes.NewReader(secretAt(2000, 0)), 2000, PutOptions{})
 	wantRejected(t, "PutObject(type listed)", err, awsLabel, 1, keyLine, 0)
+	// Nor does anything the vault logged on the way.
+	if logs := e.logs.String(); strings.Contains(logs, testAWSKey[4:]) {
+		t.Errorf("the vault's log shows the secret:\n%s", logs)
+	}
 }
 
 func TestParseReject(t *testing.T) {
@@ -410,68 +411,27 @@ func TestScanBackgroundQueue(t *testing.T) {
 
 func TestScanLabelsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	open := func(t *testing.T, cfg ScanConfig) (*Service, func()) {
-		ctx := context.Background()
-		root, _, err := seal.LoadOrCreateRootKey(filepath.Join(dir, "root.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ms, err := sqlite.Open(ctx, filepath.Join(dir, "meta.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		bs, err := blobfs.Open(filepath.Join(dir, "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, err := seal.NewKeyring(ctx, root, ms)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Engine = testEngine(t)
-		return New(Config{Meta: ms, Blobs: bs, Keys: keys, Scan: cfg}), func() { ms.Close() }
-	}
-	ctx := t.Context()
-	svc, closeStore := open(t, ScanConfig{InlineMax: 1 << 10})
-	if err := svc.CreateBucket(ctx, "bkt"); err != nil {
-		t.Fatal(err)
-	}
-	for k, size := range map[string]int{"small": 500, "big": 8000} {
-		if _, err := svc.PutObject(ctx, "bkt", k, bytes.NewReader(secretAt(size, 0)), int64(size), PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := openEnv(t, dir).withScan(t, ScanConfig{InlineMax: 1 << 10})
+	b := e.bucket(t, "bkt")
+	e.put(t, b, "small", secretAt(500, 0), PutOptions{})
+	e.put(t, b, "big", secretAt(8000, 0), PutOptions{})
 	// The server stops before the big object's scan ran.
-	closeStore()
+	e.meta.Close()
 
-	svc, closeStore = open(t, ScanConfig{InlineMax: 1 << 10})
-	defer closeStore()
-	if l, err := svc.Labels(ctx, "bkt", "small"); err != nil || l.State != ScanDone || len(l.Labels) != 1 {
-		t.Fatalf("small object after restart: %+v, %v", l, err)
+	e = openEnv(t, dir).withScan(t, ScanConfig{InlineMax: 1 << 10})
+	if l := e.labelsOf(t, b, "small"); l.State != ScanDone || len(l.Labels) != 1 {
+		t.Fatalf("small object after restart: %+v", l)
 	}
-	if l, err := svc.Labels(ctx, "bkt", "big"); err != nil || l.State != ScanPending {
-		t.Fatalf("big object after restart: %+v, %v; want pending", l, err)
+	if l := e.labelsOf(t, b, "big"); l.State != ScanPending {
+		t.Fatalf("big object after restart: %+v; want pending", l)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { defer close(done); svc.RunScanQueue(runCtx) }()
+	go func() { defer close(done); e.svc.RunScanQueue(runCtx) }()
 	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		l, err := svc.Labels(ctx, "bkt", "big")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.State == ScanDone {
-			if len(l.Labels) != 1 || l.Labels[0].Type != awsLabel {
-				t.Errorf("big object labels after the re-queue: %+v", l)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the unscanned object was not re-queued after the restart")
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The unscanned object is re-queued after the restart.
+	if l := e.waitScanned(t, b, "big"); len(l.Labels) != 1 || l.Labels[0].Type != awsLabel {
+		t.Errorf("big object labels after the re-queue: %+v", l)
 	}
 }
 
@@ -528,5 +488,60 @@ func BenchmarkPutObjectScan(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestScanQueueStopsDuringPacedScan: stopping the queue while a background
+// scan held back by BackgroundRate is in flight returns, and leaves the
+// version unscanned (not counted as failed) for the next start to pick up.
+func TestScanQueueStopsDuringPacedScan(t *testing.T) {
+	e := newEnv(t).withScan(t, ScanConfig{InlineMax: 1 << 10, BackgroundRate: 1})
+	b := e.bucket(t, "bkt")
+	e.put(t, b, "big", secretAt(2*copyBufSize, 0), PutOptions{}) // more than one read: paced
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); e.svc.RunScanQueue(ctx) }()
+	for e.svc.ScanQueueStatus().Running == 0 { // the scan has started
+		runtime.Gosched()
+	}
+	cancel()
+	<-done // the test times out if the queue does not stop
+	st := e.svc.ScanQueueStatus()
+	if st.Done != 0 || st.Failed != 0 || st.Running != 0 {
+		t.Errorf("queue after stop: %+v, want nothing done, failed or running", st)
+	}
+	if l := e.labelsOf(t, b, "big"); l.State != ScanPending {
+		t.Errorf("object after stop: %+v, want pending", l)
+	}
+}
+
+// TestPacer: the background rate holds across reads and across scans (two
+// objects read back to back wait as one object of both sizes does), and
+// idle time earns no credit for a burst later.
+func TestPacer(t *testing.T) {
+	const rate = 1 << 20 // bytes/s
+	t0 := time.Unix(1_700_000_000, 0)
+	var p pacer
+	if d := p.delay(t0); d != 0 {
+		t.Fatalf("a fresh pacer waits %v", d)
+	}
+	p.charge(t0, 1<<20, rate) // the whole of one small object
+	p.charge(t0, 1<<19, rate) // the next object, read at once
+	for _, c := range []struct {
+		at   time.Duration
+		want time.Duration
+	}{
+		{0, 1500 * time.Millisecond},
+		{time.Second, 500 * time.Millisecond},
+		{2 * time.Second, 0},
+	} {
+		if d := p.delay(t0.Add(c.at)); d != c.want {
+			t.Errorf("delay at +%v = %v, want %v", c.at, d, c.want)
+		}
+	}
+	// Ten idle seconds later, a read is paid for from then on.
+	p.charge(t0.Add(12*time.Second), 2<<20, rate)
+	if d := p.delay(t0.Add(12 * time.Second)); d != 2*time.Second {
+		t.Errorf("delay after idle time = %v, want 2s", d)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,33 @@ type scanQueue struct {
 	failed   atomic.Int64  // scans that failed (left unscanned)
 	dropped  atomic.Int64  // jobs dropped because the queue was full
 	sweeping atomic.Bool
+	pace     pacer // ScanConfig.BackgroundRate, across scans and workers
+}
+
+// pacer spreads reads over time at a rate in bytes/s. It keeps the time at
+// which the bytes read so far are paid for, across scans, so that many
+// small objects (a sweep of a store filled before scanning was on) are
+// held to the rate as one large object is. Idle time earns no credit.
+type pacer struct {
+	mu  sync.Mutex
+	due time.Time
+}
+
+// charge records n bytes read at now, at rate bytes/s.
+func (p *pacer) charge(now time.Time, n int, rate int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.due.Before(now) {
+		p.due = now
+	}
+	p.due = p.due.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
+}
+
+// delay is how long a read at now must wait for the bytes read before it.
+func (p *pacer) delay(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return max(p.due.Sub(now), 0)
 }
 
 func newScanQueue(size int) *scanQueue {
@@ -196,7 +224,11 @@ func (s *Service) scanStoredErr(ctx context.Context, j meta.ScanJob) error {
 	if r.obj.VersionID != j.VersionID {
 		return errSkip
 	}
-	sc, err := s.scanReader(ctx, r, nil, s.scan.BackgroundRate)
+	var pace *pacer
+	if s.scan.BackgroundRate > 0 {
+		pace = &s.queue.pace
+	}
+	sc, err := s.scanReader(ctx, r, nil, pace, s.scan.BackgroundRate)
 	if err != nil {
 		return err
 	}
@@ -209,9 +241,9 @@ func (s *Service) scanStoredErr(ctx context.Context, j meta.ScanJob) error {
 }
 
 // scanReader scans the whole of an open version through the gate g (nil:
-// none) and returns its scan record. A positive rate (bytes/s) paces the
-// reading, so that a background scan leaves the CPU to requests.
-func (s *Service) scanReader(ctx context.Context, r *Reader, g *gate, rate int64) (*meta.ObjectScan, error) {
+// none) and returns its scan record. A pacer (nil: none) holds the reading
+// to rate bytes/s, so that background scans leave the CPU to requests.
+func (s *Service) scanReader(ctx context.Context, r *Reader, g *gate, pace *pacer, rate int64) (*meta.ObjectScan, error) {
 	body, err := r.Range(ctx, 0, r.obj.Size)
 	if err != nil {
 		return nil, err
@@ -221,22 +253,23 @@ func (s *Service) scanReader(ctx context.Context, r *Reader, g *gate, rate int64
 	defer ss.release()
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
-	start, read := time.Now(), int64(0)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if rate > 0 {
-			if ahead := time.Duration(float64(read)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
+		if pace != nil {
+			if d := pace.delay(time.Now()); d > 0 {
 				select {
 				case <-ctx.Done():
 					return nil, ctx.Err()
-				case <-time.After(ahead):
+				case <-time.After(d):
 				}
 			}
 		}
 		n, rerr := fill(body, *bp)
-		read += int64(n)
+		if pace != nil {
+			pace.charge(time.Now(), n, rate)
+		}
 		if n > 0 {
 			if _, err := ss.Write((*bp)[:n]); err != nil {
 				return nil, err
