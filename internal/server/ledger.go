@@ -48,6 +48,7 @@ type ledger struct {
 	log       *audit.Log
 	sealer    audit.Sealer
 	store     meta.Store
+	cache     *identityCache // nil: read the store every time
 	slog      *slog.Logger
 	followers []*export.Follower // search indexer and exporters
 }
@@ -97,10 +98,12 @@ func preallocFor(dir string) int64 {
 var errLedger = errors.New("the audit ledger cannot record this request, so it was not carried out")
 
 // Record implements s3api.Auditor: it names the access key's owner and
-// returns once the event is durable.
+// returns once the event is durable. The key record comes from the
+// request's memo (SigV4 verification read it) or the identity cache, not
+// a second store read per event.
 func (l *ledger) Record(ctx context.Context, ev audit.Event) error {
 	if ev.Actor.User == "" && ev.Actor.AccessKeyID != "" {
-		if k, err := l.store.GetAccessKey(ctx, ev.Actor.AccessKeyID); err == nil {
+		if k, err := getAccessKey(ctx, l.cache, l.store, ev.Actor.AccessKeyID); err == nil {
 			ev.Actor.User = k.Owner
 			ev.Actor.MFA = !k.MFAAt.IsZero()
 		}
@@ -119,9 +122,7 @@ func (l *ledger) system(ctx context.Context, action, resource, reason string) er
 		Resource: audit.Resource{Admin: resource},
 		Outcome:  audit.Outcome{Result: audit.ResultAllowed, Reason: reason},
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	return l.Record(ctx, ev)
+	return l.recordBounded(ctx, ev)
 }
 
 // healthy reports whether the ledger can append.

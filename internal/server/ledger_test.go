@@ -7,9 +7,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 
 	"github.com/coffer-vault/coffer/internal/audit"
 	"github.com/coffer-vault/coffer/internal/audit/export"
+	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/seal"
 )
 
@@ -308,5 +312,54 @@ func TestLedgerExportAndScanEvents(t *testing.T) {
 	}
 	if !classified {
 		t.Fatalf("no scan:Classify event with secret:aws_access_key among %d records", len(recs))
+	}
+}
+
+// keyReads counts access key reads that reach the store.
+type keyReads struct {
+	meta.Store
+	n atomic.Int64
+}
+
+func (s *keyReads) GetAccessKey(ctx context.Context, id string) (meta.AccessKey, error) {
+	s.n.Add(1)
+	return meta.AccessKey{ID: id, Owner: "alice"}, nil
+}
+
+// An S3 event names the key's owner from the record SigV4 verification
+// already read (the request's memo), without reading the store again.
+func TestRecordReusesTheVerifiedKey(t *testing.T) {
+	dir := t.TempDir()
+	sealer, err := LedgerSealer(dir, seal.RootKey{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Open(context.Background(), LedgerDir(dir), audit.Options{Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	store := &keyReads{}
+	l := &ledger{log: log, sealer: sealer, store: store, slog: slog.Default()}
+
+	var ctx context.Context
+	withKeyMemo(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { ctx = r.Context() })).
+		ServeHTTP(nil, httptest.NewRequest("GET", "/", nil))
+	rememberKey(ctx, meta.AccessKey{ID: "AKMEMO", Owner: "bob"})
+
+	for range 3 {
+		if err := l.Record(ctx, audit.Event{Time: time.Now(), Action: "s3:GetObject", Actor: audit.Actor{AccessKeyID: "AKMEMO"}, Outcome: audit.Outcome{Result: audit.ResultAllowed}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := store.n.Load(); n != 0 {
+		t.Fatalf("%d store reads for three events of a verified key, want 0", n)
+	}
+	// A key the request did not verify (a failed attempt) is still named.
+	if err := l.Record(context.Background(), audit.Event{Time: time.Now(), Action: "s3:GetObject", Actor: audit.Actor{AccessKeyID: "AKOTHER"}, Outcome: audit.Outcome{Result: audit.ResultAllowed}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.n.Load(); n != 1 {
+		t.Fatalf("%d store reads for an unverified key, want 1", n)
 	}
 }

@@ -203,6 +203,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	idCache := newIdentityCache(s.store)
+	s.ledger.cache = idCache
 	keys := &accessKeys{store: s.store, keys: keyring, now: time.Now, cache: idCache}
 	verifier := &sigv4.Verifier{Creds: keys, Region: cfg.Region}
 
