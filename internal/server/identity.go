@@ -165,6 +165,11 @@ func (a *identityAPI) handleSetup(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "WeakPassword", err.Error())
 		return
 	}
+	// The intent is recorded before the one-time token is spent: a ledger
+	// that cannot record leaves setup undone and the token usable.
+	if !a.ledger.permit(w, r) {
+		return
+	}
 	if !a.setup.consume(req.Token) {
 		writeJSONError(w, http.StatusForbidden, "InvalidSetupToken", "the setup token is wrong or has been used")
 		return
@@ -230,6 +235,10 @@ func bearer(r *http.Request) string {
 }
 
 func (a *identityAPI) handleLogout(w http.ResponseWriter, r *http.Request) {
+	auditOf(r).describe("auth:Logout", "")
+	if !a.ledger.permit(w, r) {
+		return
+	}
 	if err := a.auth.Logout(r.Context(), bearer(r)); err != nil {
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "logout failed")
 		return

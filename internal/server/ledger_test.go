@@ -248,6 +248,13 @@ func TestLedgerFailsClosed(t *testing.T) {
 	if st, out := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "x", "password": "yyyyyyyyyyyyyyyy"}); st != 503 || errCode(out) != "AuditUnavailable" {
 		t.Fatalf("login with a broken ledger: %d %v", st, out)
 	}
+	// Setup is refused before it creates the first admin or spends the token.
+	if st, out := call(t, s, "POST", "/admin/v1/setup", "", map[string]string{"token": s.SetupToken(), "user": "root", "password": testPassword}); st != 503 || errCode(out) != "AuditUnavailable" {
+		t.Fatalf("setup with a broken ledger: %d %v", st, out)
+	}
+	if _, err := s.store.GetUser(ctx, "root"); err == nil {
+		t.Fatal("the refused setup created the first admin")
+	}
 }
 
 // TestLedgerExportAndScanEvents: a JSON lines exporter receives every
