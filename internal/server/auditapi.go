@@ -171,7 +171,10 @@ func (a *auditAPI) erase(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "payloads erased, but the search index could not be purged; retry")
 		return
 	}
-	go a.ledger.purgeIndexAfter(subject, size)
+	if !a.ledger.schedulePurge(subject, size) {
+		writeJSONError(w, http.StatusServiceUnavailable, "TooManyErasures", "payloads erased, but too many erasures are waiting for the search index; retry")
+		return
+	}
 	// The request's own event (audit:Erase by the caller, resource
 	// arn:coffer:audit:::subjects/USER) was recorded before the erasure,
 	// sealed under the caller's key: the erasure itself stays on record.

@@ -51,6 +51,7 @@ type ledger struct {
 	cache     *identityCache // nil: read the store every time
 	slog      *slog.Logger
 	followers []*export.Follower // search indexer and exporters
+	purges    chan indexPurge    // erasures waiting to re-purge the search index
 }
 
 // openLedger opens (or creates) the ledger. created reports a new signing
@@ -78,7 +79,7 @@ func openLedger(ctx context.Context, cfg Config, root seal.RootKey, store meta.S
 	if err != nil {
 		return nil, false, fmt.Errorf("audit ledger: %w", err)
 	}
-	return &ledger{log: l, sealer: sealer, store: store, slog: log}, created, nil
+	return &ledger{log: l, sealer: sealer, store: store, slog: log, purges: make(chan indexPurge, maxPendingPurges)}, created, nil
 }
 
 // preallocFor sizes the ledger's segment preallocation to the volume: a
@@ -321,11 +322,54 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// indexPurge is a pending re-purge of subject's rows from the search index,
+// due once the indexer has passed size (the ledger size at the erasure).
+type indexPurge struct {
+	subject string
+	size    int64
+}
+
+// maxPendingPurges bounds the erasures whose re-purge waits for the
+// indexer; past it an erasure is refused (503) until the worker catches up.
+const maxPendingPurges = 64
+
+// schedulePurge queues the re-purge of an erasure. It reports false when
+// the queue is full.
+func (l *ledger) schedulePurge(subject string, size int64) bool {
+	select {
+	case l.purges <- indexPurge{subject, size}:
+		return true
+	default:
+		return false
+	}
+}
+
+// purgeLoop runs the queued re-purges until ctx ends (server shutdown),
+// then the ones still queued at once.
+func (l *ledger) purgeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case p := <-l.purges:
+					l.purgeIndexAfter(ctx, p.subject, p.size)
+				default:
+					return
+				}
+			}
+		case p := <-l.purges:
+			l.purgeIndexAfter(ctx, p.subject, p.size)
+		}
+	}
+}
+
 // purgeIndexAfter drops subject's rows from the search index again once
-// the indexer has passed size (the ledger size at the erasure), so that a
-// batch it read just before the erasure does not leave them behind.
-func (l *ledger) purgeIndexAfter(subject string, size int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+// the indexer has passed size, so that a batch it read just before the
+// erasure does not leave them behind. It waits at most five minutes, and
+// not past ctx.
+func (l *ledger) purgeIndexAfter(ctx context.Context, subject string, size int64) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	for ctx.Err() == nil {
 		caughtUp := true

@@ -370,3 +370,27 @@ func TestRecordReusesTheVerifiedKey(t *testing.T) {
 		t.Fatalf("%d store reads for an unverified key, want 1", n)
 	}
 }
+
+// An erasure's follow-up purge of the search index runs on the server's
+// one purge worker: the queue is bounded (past it the erasure answers
+// 503), and Shutdown waits for the worker instead of leaving it behind.
+func TestAuditEraseQueuesItsPurge(t *testing.T) {
+	s := startTestServer(t, "")
+	c := readCreds(t, s)
+	if st, body := adminDo(t, s, c, "POST", "/admin/v1/audit/subjects/nobody/erase"); st != 200 {
+		t.Fatalf("erase: %d %s", st, body)
+	}
+	// Fill the queue behind the worker's back: the next erasure is refused.
+	l := &ledger{purges: make(chan indexPurge, maxPendingPurges)}
+	for i := range maxPendingPurges {
+		if !l.schedulePurge("x", int64(i)) {
+			t.Fatalf("purge %d refused below the bound", i)
+		}
+	}
+	if l.schedulePurge("x", 0) {
+		t.Fatal("a purge was queued past the bound")
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -255,6 +255,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.ledger.purgeLoop(bgCtx) }()
+	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.vault.RunScanQueue(bgCtx) }()
 
 	engine, err := policy.NewEngine()
