@@ -202,15 +202,8 @@ func (a *identityAPI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		aa.describe("auth:LoginMFA", "user:"+req.User)
 	}
 	res, err := a.auth.Login(r.Context(), auth.LoginRequest{User: req.User, Password: req.Password, Code: req.Code, RecoveryCode: req.RecoveryCode, IP: clientIP(r)})
-	var te *auth.ThrottledError
 	switch {
-	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds()+1)))
-		code := "TooManyAttempts"
-		if errors.Is(err, auth.ErrLocked) {
-			code = "AccountLocked"
-		}
-		writeJSONError(w, http.StatusTooManyRequests, code, err.Error())
+	case writeThrottled(w, err):
 	case errors.Is(err, auth.ErrMFARequired):
 		writeJSONError(w, http.StatusUnauthorized, "MFARequired", "this account needs a one-time code")
 	case errors.Is(err, auth.ErrBadCredentials):
@@ -224,6 +217,31 @@ func (a *identityAPI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		aa.ev.Actor.MFA = res.MFA
 		writeJSON(w, http.StatusOK, map[string]any{"token": res.Token, "mfa": res.MFA, "must_enroll_mfa": res.MustEnrollMFA})
 	}
+}
+
+// writeThrottled answers 429 (with Retry-After) when err refuses a login
+// or MFA attempt for its rate or a locked account, and reports whether it
+// did.
+func writeThrottled(w http.ResponseWriter, err error) bool {
+	var te *auth.ThrottledError
+	if !errors.As(err, &te) {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds()+1)))
+	code := "TooManyAttempts"
+	if errors.Is(err, auth.ErrLocked) {
+		code = "AccountLocked"
+	}
+	writeJSONError(w, http.StatusTooManyRequests, code, err.Error())
+	return true
+}
+
+// targetUser is the user named by ?user=, or the session's own.
+func targetUser(r *http.Request) string {
+	if u := r.URL.Query().Get("user"); u != "" {
+		return u
+	}
+	return identityOf(r).User
 }
 
 func bearer(r *http.Request) string {
@@ -581,10 +599,7 @@ func (a *identityAPI) handleCreateAccessKey(w http.ResponseWriter, r *http.Reque
 // handleListAccessKeys lists the keys of the session's user, or of ?user=
 // for those allowed admin:ListAccessKeys on that user. Secrets never leave.
 func (a *identityAPI) handleListAccessKeys(w http.ResponseWriter, r *http.Request) {
-	user := r.URL.Query().Get("user")
-	if user == "" {
-		user = identityOf(r).User
-	}
+	user := targetUser(r)
 	if !a.allowed(w, r, "admin:ListAccessKeys", "arn:coffer:admin:::users/"+user) {
 		return
 	}
@@ -653,10 +668,7 @@ func sessionID(hash []byte) string { return hex.EncodeToString(hash[:12]) }
 // handleListSessions lists the sessions of the caller, or of ?user= for
 // those allowed admin:ListSessions on that user.
 func (a *identityAPI) handleListSessions(w http.ResponseWriter, r *http.Request) {
-	user := r.URL.Query().Get("user")
-	if user == "" {
-		user = identityOf(r).User
-	}
+	user := targetUser(r)
 	if !a.allowed(w, r, "admin:ListSessions", "arn:coffer:admin:::users/"+user) {
 		return
 	}
@@ -683,10 +695,7 @@ func (a *identityAPI) handleListSessions(w http.ResponseWriter, r *http.Request)
 // handleRevokeSession ends one session, named by its id from the listing,
 // of the caller or (admin:RevokeSession) of ?user=.
 func (a *identityAPI) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
-	user := r.URL.Query().Get("user")
-	if user == "" {
-		user = identityOf(r).User
-	}
+	user := targetUser(r)
 	if !a.allowed(w, r, "admin:RevokeSession", "arn:coffer:admin:::users/"+user) {
 		return
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/coffer-vault/coffer/internal/auth"
@@ -55,15 +54,8 @@ func (a *identityAPI) handleVerifyMFA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nid, err := a.auth.VerifyMFA(r.Context(), bearer(r), auth.MFAProof{Code: req.Code, RecoveryCode: req.RecoveryCode, IP: clientIP(r)})
-	var te *auth.ThrottledError
 	switch {
-	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds()+1)))
-		code := "TooManyAttempts"
-		if errors.Is(err, auth.ErrLocked) {
-			code = "AccountLocked"
-		}
-		writeJSONError(w, http.StatusTooManyRequests, code, err.Error())
+	case writeThrottled(w, err):
 	case errors.Is(err, auth.ErrNoMFA):
 		writeJSONError(w, http.StatusConflict, "MFANotEnrolled", "this account has no MFA enrolled: run `coffer mfa enroll`")
 	case errors.Is(err, auth.ErrMFARequired):
