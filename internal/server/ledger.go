@@ -25,6 +25,7 @@ import (
 	"github.com/coffer-vault/coffer/internal/audit/export"
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
+	"github.com/coffer-vault/coffer/internal/s3api"
 	"github.com/coffer-vault/coffer/internal/scan"
 	"github.com/coffer-vault/coffer/internal/seal"
 )
@@ -177,8 +178,8 @@ func (l *ledger) adminMiddleware(next http.Handler) http.Handler {
 		}}
 		w.Header().Set("X-Request-Id", aa.ev.RequestID)
 		r = r.WithContext(context.WithValue(r.Context(), adminAuditKey{}, aa))
-		aw := &auditWriter{ResponseWriter: w, aa: aa}
-		aw.before = func(status int) bool {
+		aw := &auditWriter{ResponseGate: &s3api.ResponseGate{ResponseWriter: w}, aa: aa}
+		aw.Before = func(status int) bool {
 			if aa.recorded && !(aa.intent && status >= 400) {
 				return true
 			}
@@ -206,14 +207,13 @@ func (l *ledger) adminMiddleware(next http.Handler) http.Handler {
 			if err := l.recordBounded(r.Context(), ev); err != nil {
 				clear(aw.Header())
 				aw.Header().Set("X-Request-Id", aa.ev.RequestID)
-				aw.before = nil
 				writeJSONError(aw, http.StatusServiceUnavailable, "AuditUnavailable", errLedger.Error())
 				return false
 			}
 			return true
 		}
 		next.ServeHTTP(aw, r)
-		if !aw.wrote && !aw.blocked {
+		if !aw.Started() {
 			aw.WriteHeader(http.StatusOK)
 		}
 	})
@@ -260,58 +260,16 @@ func (aa *adminAudit) sessionActor(r *http.Request, id auth.Identity) {
 	}
 }
 
-// auditWriter calls before (when set) just before the response starts; it
-// may replace the response and return false, after which the handler's own
-// writes are dropped.
+// auditWriter is the admin plane's response gate, carrying the request's
+// audit state for noteCode.
 type auditWriter struct {
-	http.ResponseWriter
-	aa             *adminAudit
-	wrote, blocked bool
-	before         func(status int) bool
-}
-
-func (w *auditWriter) start(code int) bool {
-	if w.blocked {
-		return false
-	}
-	if !w.wrote && w.before != nil {
-		before := w.before
-		w.before = nil
-		if !before(code) {
-			w.blocked = true
-			return false
-		}
-	}
-	w.wrote = true
-	return true
-}
-
-func (w *auditWriter) WriteHeader(code int) {
-	if w.start(code) {
-		w.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (w *auditWriter) Write(p []byte) (int, error) {
-	if !w.wrote && !w.start(http.StatusOK) || w.blocked {
-		return 0, errors.New("response replaced (audit)")
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Flush keeps streaming responses (audit tail) working.
-func (w *auditWriter) Flush() {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.blocked {
-		f.Flush()
-	}
+	*s3api.ResponseGate
+	aa *adminAudit
 }
 
 // noteCode lets writeJSONError tell the audit middleware the error code.
 func noteCode(w http.ResponseWriter, code string) {
-	if aw, ok := w.(*auditWriter); ok && !aw.wrote {
+	if aw, ok := w.(*auditWriter); ok && !aw.Started() {
 		aw.aa.code = code
 	}
 }
