@@ -253,6 +253,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := o.run(h, sw, rq); err != nil {
 		h.fail(sw, rq, err)
+		return
+	}
+	if !sw.Started() {
+		// net/http would send 200 past the gate: start it here, so that
+		// even an operation that writes nothing is recorded.
+		sw.WriteHeader(http.StatusOK)
 	}
 }
 
