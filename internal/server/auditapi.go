@@ -7,6 +7,7 @@ package server
 // SigV4-signed access key, whichever they have.
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,9 @@ type auditAPI struct {
 	ledger   *ledger
 	identity *identityAPI
 	admin    *adminAPI
+	// streams ends when the server shuts down: a following tail stops
+	// then instead of holding Shutdown to its timeout. Nil: never.
+	streams context.Context
 }
 
 const auditResource = "arn:coffer:audit:::ledger"
@@ -298,7 +302,11 @@ func (a *auditAPI) tail(w http.ResponseWriter, r *http.Request) {
 		from = n
 	}
 	follow := r.URL.Query().Get("follow") == "true"
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if a.streams != nil {
+		defer context.AfterFunc(a.streams, cancel)()
+	}
 	end := a.ledger.log.Size()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/coffer-vault/coffer/internal/audit"
 	"github.com/coffer-vault/coffer/internal/audit/export"
@@ -393,4 +394,34 @@ func TestAuditEraseQueuesItsPurge(t *testing.T) {
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A following audit tail streams records and ends when the server shuts
+// down, instead of holding Shutdown until its timeout (which it would
+// then report as an error).
+func TestAuditTailEndsAtShutdown(t *testing.T) {
+	s := startTestServer(t, "")
+	c := readCreds(t, s)
+	req, err := http.NewRequest("GET", s.Endpoint()+"/admin/v1/audit/tail?from=0&follow=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Content-Sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+	req = signer.SignV4(*req, c.AccessKey, c.SecretKey, "", "us-east-1")
+	resp, err := (&http.Client{Transport: trustingTransport(t, s.CAFile())}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("tail: %d", resp.StatusCode)
+	}
+	var first export.Record
+	if err := json.NewDecoder(resp.Body).Decode(&first); err != nil || first.Index != 0 {
+		t.Fatalf("first tailed record: %+v %v", first, err)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatalf("shutdown with a tail open: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body) // the stream ends
 }
