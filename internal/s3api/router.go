@@ -268,7 +268,7 @@ func (h *handler) authorize(rq *request, action, bucket, key string) error {
 	if h.authz == nil {
 		return h.recordDecision(rq, action, bucket, key, nil)
 	}
-	err := h.authz(context.WithValue(rq.ctx(), clientIPKey{}, clientIP(rq.r)), rq.accessKey, action, bucket, key)
+	err := h.authz(context.WithValue(rq.ctx(), clientIPKey{}, RemoteIP(rq.r)), rq.accessKey, action, bucket, key)
 	if err == nil {
 		return h.recordDecision(rq, action, bucket, key, nil)
 	}
@@ -601,7 +601,9 @@ func ClientIP(ctx context.Context) string {
 	return ip
 }
 
-func clientIP(r *http.Request) string {
+// RemoteIP is the address a request came from (the connection's peer, no
+// port): the source IP of audit events and of request.ip in policies.
+func RemoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

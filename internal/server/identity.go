@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/policy"
+	"github.com/coffer-vault/coffer/internal/s3api"
 )
 
 // identityAPI is the session-authenticated part of the admin plane: the
@@ -142,14 +142,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func (a *identityAPI) handleSetup(w http.ResponseWriter, r *http.Request) {
 	var req struct{ Token, User, Password string }
 	if !readJSON(w, r, &req) {
@@ -201,19 +193,19 @@ func (a *identityAPI) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if req.Code != "" || req.RecoveryCode != "" {
 		aa.describe("auth:LoginMFA", "user:"+req.User)
 	}
-	res, err := a.auth.Login(r.Context(), auth.LoginRequest{User: req.User, Password: req.Password, Code: req.Code, RecoveryCode: req.RecoveryCode, IP: clientIP(r)})
+	res, err := a.auth.Login(r.Context(), auth.LoginRequest{User: req.User, Password: req.Password, Code: req.Code, RecoveryCode: req.RecoveryCode, IP: s3api.RemoteIP(r)})
 	switch {
 	case writeThrottled(w, err):
 	case errors.Is(err, auth.ErrMFARequired):
 		writeJSONError(w, http.StatusUnauthorized, "MFARequired", "this account needs a one-time code")
 	case errors.Is(err, auth.ErrBadCredentials):
-		a.log.Info("login failed", "user", req.User, "ip", clientIP(r))
+		a.log.Info("login failed", "user", req.User, "ip", s3api.RemoteIP(r))
 		writeJSONError(w, http.StatusUnauthorized, "BadCredentials", "wrong user name, password or code")
 	case err != nil:
 		a.log.Error("login", "err", err)
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "login failed")
 	default:
-		a.log.Info("login", "user", req.User, "ip", clientIP(r), "mfa", res.MFA)
+		a.log.Info("login", "user", req.User, "ip", s3api.RemoteIP(r), "mfa", res.MFA)
 		aa.ev.Actor.MFA = res.MFA
 		writeJSON(w, http.StatusOK, map[string]any{"token": res.Token, "mfa": res.MFA, "must_enroll_mfa": res.MustEnrollMFA})
 	}
@@ -300,7 +292,7 @@ func (a *identityAPI) allowed(w http.ResponseWriter, r *http.Request, action, re
 		return false
 	}
 	d := a.policy.Decide(policy.Principal{User: id.User, Roles: id.Roles, MFA: id.MFA, MFAAt: id.MFAAt},
-		action, resource, policy.Request{Time: a.now(), IP: clientIP(r)})
+		action, resource, policy.Request{Time: a.now(), IP: s3api.RemoteIP(r)})
 	if d.Allow {
 		return a.ledger.permit(w, r)
 	}
@@ -486,7 +478,7 @@ func (a *identityAPI) handleSetPassword(w http.ResponseWriter, r *http.Request) 
 	if self {
 		// Re-prove the current password, so a stolen session cannot take
 		// over the account.
-		if _, err := a.auth.Login(r.Context(), auth.LoginRequest{User: name, Password: req.Current, IP: clientIP(r)}); err != nil && !errors.Is(err, auth.ErrMFARequired) {
+		if _, err := a.auth.Login(r.Context(), auth.LoginRequest{User: name, Password: req.Current, IP: s3api.RemoteIP(r)}); err != nil && !errors.Is(err, auth.ErrMFARequired) {
 			writeJSONError(w, http.StatusForbidden, "BadCredentials", "the current password is wrong")
 			return
 		}

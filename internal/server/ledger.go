@@ -172,7 +172,7 @@ func (l *ledger) adminMiddleware(next http.Handler) http.Handler {
 			Time:      time.Now(),
 			RequestID: randomID(),
 			Actor: audit.Actor{
-				SourceIP:  clientIP(r),
+				SourceIP:  s3api.RemoteIP(r),
 				UserAgent: audit.Clean(r.UserAgent(), 256),
 			},
 		}}

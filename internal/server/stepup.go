@@ -10,6 +10,7 @@ import (
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/policy"
+	"github.com/coffer-vault/coffer/internal/s3api"
 )
 
 // Step-up and role composition endpoints of the admin plane:
@@ -53,7 +54,7 @@ func (a *identityAPI) handleVerifyMFA(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) || !a.allowed(w, r, "admin:VerifyMFA", "arn:coffer:admin:::users/"+id.User) {
 		return
 	}
-	nid, err := a.auth.VerifyMFA(r.Context(), bearer(r), auth.MFAProof{Code: req.Code, RecoveryCode: req.RecoveryCode, IP: clientIP(r)})
+	nid, err := a.auth.VerifyMFA(r.Context(), bearer(r), auth.MFAProof{Code: req.Code, RecoveryCode: req.RecoveryCode, IP: s3api.RemoteIP(r)})
 	switch {
 	case writeThrottled(w, err):
 	case errors.Is(err, auth.ErrNoMFA):
@@ -61,7 +62,7 @@ func (a *identityAPI) handleVerifyMFA(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, auth.ErrMFARequired):
 		writeJSONError(w, http.StatusBadRequest, "MissingCode", "give a one-time code or a recovery code")
 	case errors.Is(err, auth.ErrBadCredentials):
-		a.log.Info("MFA verification failed", "user", id.User, "ip", clientIP(r))
+		a.log.Info("MFA verification failed", "user", id.User, "ip", s3api.RemoteIP(r))
 		writeJSONError(w, http.StatusUnauthorized, "BadCredentials", "wrong or already used code")
 	case errors.Is(err, auth.ErrUnauthorized):
 		writeJSONError(w, http.StatusUnauthorized, "Unauthorized", "log in first (the session may have expired)")
