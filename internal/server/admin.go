@@ -43,7 +43,7 @@ const maxAdminBody = 1 << 20
 // authed authenticates a SigV4-signed admin request and asks the policy
 // engine whether the key may do action.
 func (a *adminAPI) authed(action string, h http.HandlerFunc) http.HandlerFunc {
-	return a.authedOn(action, func(*http.Request) string { return "arn:coffer:admin:::keys" }, h)
+	return a.authedOn(action, fixed("arn:coffer:admin:::keys"), h)
 }
 
 // authedOn is authed for an action on the resource named by resource.

@@ -104,7 +104,7 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/v1/logout", a.handleLogout)
 	mux.HandleFunc("GET /admin/v1/whoami", a.session(a.handleWhoami))
 	mux.HandleFunc("POST /admin/v1/mfa/totp", a.session(a.handleEnrollTOTP))
-	mux.HandleFunc("GET /admin/v1/users", a.session(a.decide("admin:ListUsers", func(*http.Request) string { return "arn:coffer:admin:::users/*" }, a.handleListUsers)))
+	mux.HandleFunc("GET /admin/v1/users", a.session(a.decide("admin:ListUsers", fixed("arn:coffer:admin:::users/*"), a.handleListUsers)))
 	mux.HandleFunc("POST /admin/v1/users", a.session(a.handleCreateUser))
 	mux.HandleFunc("GET /admin/v1/explain", a.session(a.handleExplain))
 	mux.HandleFunc("POST /admin/v1/access-keys", a.session(a.handleCreateAccessKey))
@@ -119,11 +119,11 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/v1/sessions", a.session(a.handleListSessions))
 	mux.HandleFunc("DELETE /admin/v1/sessions/{id}", a.session(a.handleRevokeSession))
 	mux.HandleFunc("PUT /admin/v1/users/{name}/groups", a.session(a.handleAssignGroups))
-	mux.HandleFunc("GET /admin/v1/groups", a.session(a.decide("admin:ListGroups", func(*http.Request) string { return "arn:coffer:admin:::groups/*" }, a.handleListGroups)))
+	mux.HandleFunc("GET /admin/v1/groups", a.session(a.decide("admin:ListGroups", fixed("arn:coffer:admin:::groups/*"), a.handleListGroups)))
 	mux.HandleFunc("PUT /admin/v1/groups/{name}", a.session(a.handlePutGroup))
-	mux.HandleFunc("GET /admin/v1/policies", a.session(a.decide("admin:ListPolicies", func(*http.Request) string { return "arn:coffer:admin:::policies/*" }, a.handleListPolicies)))
+	mux.HandleFunc("GET /admin/v1/policies", a.session(a.decide("admin:ListPolicies", fixed("arn:coffer:admin:::policies/*"), a.handleListPolicies)))
 	mux.HandleFunc("PUT /admin/v1/policies/{name}", a.session(a.handlePutPolicy))
-	mux.HandleFunc("GET /admin/v1/roles", a.session(a.decide("admin:ListRoles", func(*http.Request) string { return "arn:coffer:admin:::roles/*" }, a.handleListRoles)))
+	mux.HandleFunc("GET /admin/v1/roles", a.session(a.decide("admin:ListRoles", fixed("arn:coffer:admin:::roles/*"), a.handleListRoles)))
 	mux.HandleFunc("PUT /admin/v1/roles/{name}", a.session(a.handlePutRole))
 	mux.HandleFunc("DELETE /admin/v1/policies/{name}", a.session(a.handleDeletePolicy))
 	mux.HandleFunc("DELETE /admin/v1/roles/{name}", a.session(a.handleDeleteRole))
@@ -303,6 +303,11 @@ func (a *identityAPI) allowed(w http.ResponseWriter, r *http.Request, action, re
 	}
 	writeJSONError(w, http.StatusForbidden, "AccessDenied", d.Reason)
 	return false
+}
+
+// fixed names the same resource for every request.
+func fixed(resource string) func(*http.Request) string {
+	return func(*http.Request) string { return resource }
 }
 
 func (a *identityAPI) decide(action string, resource func(*http.Request) string, h http.HandlerFunc) http.HandlerFunc {
