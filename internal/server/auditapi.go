@@ -292,7 +292,8 @@ func (a *auditAPI) event(w http.ResponseWriter, r *http.Request) {
 // end) and, with ?follow=true, keeps streaming new ones until the client
 // goes away.
 func (a *auditAPI) tail(w http.ResponseWriter, r *http.Request) {
-	from := a.ledger.log.Size()
+	end := a.ledger.log.Size()
+	from := end
 	if v := r.URL.Query().Get("from"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -307,7 +308,6 @@ func (a *auditAPI) tail(w http.ResponseWriter, r *http.Request) {
 	if a.streams != nil {
 		defer context.AfterFunc(a.streams, cancel)()
 	}
-	end := a.ledger.log.Size()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	if !follow && from >= end {
