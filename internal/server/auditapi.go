@@ -161,6 +161,12 @@ func (a *auditAPI) erase(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "InvalidSubject", "name the user whose audit payloads to erase")
 		return
 	}
+	// The request's own event is sealed under the caller's key: erasing
+	// oneself would erase the record of the erasure too.
+	if subject == auditOf(r).ev.Actor.User {
+		writeJSONError(w, http.StatusConflict, "SelfErasure", "an erasure must be made by someone else than its subject, so that it stays on record")
+		return
+	}
 	if err := a.ledger.log.Erase(r.Context(), subject); err != nil {
 		a.ledger.slog.Error("audit erase", "err", err)
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "erasure failed")

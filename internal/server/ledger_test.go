@@ -381,6 +381,11 @@ func TestAuditEraseQueuesItsPurge(t *testing.T) {
 	if st, body := adminDo(t, s, c, "POST", "/admin/v1/audit/subjects/nobody/erase"); st != 200 {
 		t.Fatalf("erase: %d %s", st, body)
 	}
+	// The caller's own subject is refused: its erasure would erase the
+	// record of the erasure.
+	if st, body := adminDo(t, s, c, "POST", "/admin/v1/audit/subjects/"+adminOwner+"/erase"); st != 409 {
+		t.Fatalf("self-erasure: %d %s", st, body)
+	}
 	// Fill the queue behind the worker's back: the next erasure is refused.
 	l := &ledger{purges: make(chan indexPurge, maxPendingPurges)}
 	for i := range maxPendingPurges {
