@@ -60,7 +60,7 @@ func (rq *request) event(action, bucket, key string) audit.Event {
 		RequestID: rq.id,
 		Actor: audit.Actor{
 			AccessKeyID: audit.Clean(rq.accessKey, 1024),
-			SourceIP:    clientIP(rq.r),
+			SourceIP:    RemoteIP(rq.r),
 			UserAgent:   audit.Clean(rq.r.UserAgent(), 256),
 		},
 		Resource: audit.Resource{Bucket: audit.Clean(bucket, 1024), Key: audit.Clean(key, 1024), Version: audit.Clean(rq.query.Get("versionId"), 1024)},

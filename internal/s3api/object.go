@@ -237,7 +237,7 @@ func (h *handler) getObject(w http.ResponseWriter, rq *request) error {
 	if err == nil && written != rng.length {
 		err = fmt.Errorf("object stream ended after %d of %d bytes: %w", written, rng.length, io.ErrUnexpectedEOF)
 	}
-	if errors.Is(err, errResponseReplaced) {
+	if errors.Is(err, ErrResponseReplaced) {
 		return nil // the audit hook answered 503 instead; nothing was sent
 	}
 	if err != nil {

@@ -180,14 +180,14 @@ func (rq *request) contentLength() (int64, error) {
 
 // ServeHTTP runs the chain: route, authenticate, authorize, operate.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &ResponseGate{ResponseWriter: w}
 	rq := &request{r: r, id: randomHex(16), query: r.URL.Query(), size: -1}
 	hdr := sw.Header()
 	hdr.Set("X-Amz-Request-Id", rq.id)
 	hdr.Set("X-Amz-Id-2", randomBase64(24))
 	hdr.Set("Server", "Coffer")
 	if h.audit != nil {
-		sw.before = func(status int) bool {
+		sw.Before = func(status int) bool {
 			err := h.recordResponse(rq, status, hdr)
 			if err == nil {
 				return true
@@ -198,7 +198,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			hdr.Set("X-Amz-Request-Id", rq.id)
 			hdr.Set("X-Amz-Id-2", id2)
 			hdr.Set("Server", "Coffer")
-			sw.before = nil
 			h.fail(sw, rq, err)
 			return false
 		}
@@ -209,7 +208,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "s3 request",
 			slog.String("request_id", rq.id), slog.String("op", rq.op.name),
 			slog.String("bucket", rq.bucket), slog.String("key", rq.key),
-			slog.String("access_key", rq.accessKey), slog.Int("status", sw.status),
+			slog.String("access_key", rq.accessKey), slog.Int("status", sw.Status()),
 			slog.Duration("took", time.Since(start)))
 	}()
 
@@ -254,6 +253,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := o.run(h, sw, rq); err != nil {
 		h.fail(sw, rq, err)
+		return
+	}
+	if !sw.Started() {
+		// net/http would send 200 past the gate: start it here, so that
+		// even an operation that writes nothing is recorded.
+		sw.WriteHeader(http.StatusOK)
 	}
 }
 
@@ -263,7 +268,7 @@ func (h *handler) authorize(rq *request, action, bucket, key string) error {
 	if h.authz == nil {
 		return h.recordDecision(rq, action, bucket, key, nil)
 	}
-	err := h.authz(context.WithValue(rq.ctx(), clientIPKey{}, clientIP(rq.r)), rq.accessKey, action, bucket, key)
+	err := h.authz(context.WithValue(rq.ctx(), clientIPKey{}, RemoteIP(rq.r)), rq.accessKey, action, bucket, key)
 	if err == nil {
 		return h.recordDecision(rq, action, bucket, key, nil)
 	}
@@ -288,11 +293,11 @@ func (h *handler) authorize(rq *request, action, bucket, key string) error {
 
 // fail sends err as an S3 error (status only for HEAD) and logs what the
 // operator needs to see.
-func (h *handler) fail(w *statusWriter, rq *request, err error) {
-	if w.blocked {
+func (h *handler) fail(w *ResponseGate, rq *request, err error) {
+	if w.Replaced() {
 		return // the audit hook already answered (503)
 	}
-	if !w.wrote {
+	if !w.Started() {
 		err = h.recordFailure(rq, err)
 	}
 	ae := toAPIError(err)
@@ -309,7 +314,7 @@ func (h *handler) fail(w *statusWriter, rq *request, err error) {
 	default:
 		h.log.LogAttrs(rq.ctx(), slog.LevelDebug, "s3 client error", append(attrs, slog.Any("err", err))...)
 	}
-	if w.wrote {
+	if w.Started() {
 		// Headers are out; the client cannot be told. Never let a partial
 		// response pass for a complete one.
 		panic(http.ErrAbortHandler)
@@ -322,55 +327,6 @@ func (h *handler) fail(w *statusWriter, rq *request, err error) {
 		Code: ae.Code, Message: ae.Message, Resource: rq.r.URL.Path, RequestID: rq.id,
 	})
 }
-
-// statusWriter remembers whether and with which status a response started.
-// Before the first byte goes out it calls before (when set): the audit
-// hook, which may replace the response and return false, after which the
-// handler's own writes fail.
-type statusWriter struct {
-	http.ResponseWriter
-	status  int
-	wrote   bool
-	blocked bool
-	before  func(status int) bool
-}
-
-// errResponseReplaced is returned to a handler whose response was replaced.
-var errResponseReplaced = errors.New("s3api: response replaced (audit)")
-
-func (w *statusWriter) start(code int) bool {
-	if w.blocked {
-		return false
-	}
-	if !w.wrote && w.before != nil {
-		before := w.before
-		w.before = nil
-		if !before(code) {
-			w.blocked = true
-			return false
-		}
-	}
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
-	return true
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.start(code) {
-		w.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if !w.wrote && !w.start(http.StatusOK) || w.blocked {
-		return 0, errResponseReplaced
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // checkHeaders bounds how many header fields and bytes a request may carry.
 func checkHeaders(h http.Header) error {
@@ -645,7 +601,9 @@ func ClientIP(ctx context.Context) string {
 	return ip
 }
 
-func clientIP(r *http.Request) string {
+// RemoteIP is the address a request came from (the connection's peer, no
+// port): the source IP of audit events and of request.ip in policies.
+func RemoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -7,6 +7,7 @@ package server
 // SigV4-signed access key, whichever they have.
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -26,12 +27,15 @@ type auditAPI struct {
 	ledger   *ledger
 	identity *identityAPI
 	admin    *adminAPI
+	// streams ends when the server shuts down: a following tail stops
+	// then instead of holding Shutdown to its timeout. Nil: never.
+	streams context.Context
 }
 
 const auditResource = "arn:coffer:audit:::ledger"
 
 func (a *auditAPI) routes(mux *http.ServeMux) {
-	ledger := func(*http.Request) string { return auditResource }
+	ledger := fixed(auditResource)
 	mux.HandleFunc("GET /admin/v1/audit/checkpoint", a.authed("audit:ReadCheckpoint", ledger, a.checkpoint))
 	mux.HandleFunc("GET /admin/v1/audit/proof/{n}", a.authed("audit:ProveInclusion", ledger, a.prove))
 	mux.HandleFunc("GET /admin/v1/audit/consistency", a.authed("audit:ProveConsistency", ledger, a.consistency))
@@ -157,6 +161,12 @@ func (a *auditAPI) erase(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "InvalidSubject", "name the user whose audit payloads to erase")
 		return
 	}
+	// The request's own event is sealed under the caller's key: erasing
+	// oneself would erase the record of the erasure too.
+	if subject == auditOf(r).ev.Actor.User {
+		writeJSONError(w, http.StatusConflict, "SelfErasure", "an erasure must be made by someone else than its subject, so that it stays on record")
+		return
+	}
 	if err := a.ledger.log.Erase(r.Context(), subject); err != nil {
 		a.ledger.slog.Error("audit erase", "err", err)
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "erasure failed")
@@ -171,7 +181,10 @@ func (a *auditAPI) erase(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "payloads erased, but the search index could not be purged; retry")
 		return
 	}
-	go a.ledger.purgeIndexAfter(subject, size)
+	if !a.ledger.schedulePurge(subject, size) {
+		writeJSONError(w, http.StatusServiceUnavailable, "TooManyErasures", "payloads erased, but too many erasures are waiting for the search index; retry")
+		return
+	}
 	// The request's own event (audit:Erase by the caller, resource
 	// arn:coffer:audit:::subjects/USER) was recorded before the erasure,
 	// sealed under the caller's key: the erasure itself stays on record.
@@ -285,7 +298,8 @@ func (a *auditAPI) event(w http.ResponseWriter, r *http.Request) {
 // end) and, with ?follow=true, keeps streaming new ones until the client
 // goes away.
 func (a *auditAPI) tail(w http.ResponseWriter, r *http.Request) {
-	from := a.ledger.log.Size()
+	end := a.ledger.log.Size()
+	from := end
 	if v := r.URL.Query().Get("from"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -295,8 +309,11 @@ func (a *auditAPI) tail(w http.ResponseWriter, r *http.Request) {
 		from = n
 	}
 	follow := r.URL.Query().Get("follow") == "true"
-	ctx := r.Context()
-	end := a.ledger.log.Size()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if a.streams != nil {
+		defer context.AfterFunc(a.streams, cancel)()
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	if !follow && from >= end {

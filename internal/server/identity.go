@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/policy"
+	"github.com/coffer-vault/coffer/internal/s3api"
 )
 
 // identityAPI is the session-authenticated part of the admin plane: the
@@ -104,7 +104,7 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/v1/logout", a.handleLogout)
 	mux.HandleFunc("GET /admin/v1/whoami", a.session(a.handleWhoami))
 	mux.HandleFunc("POST /admin/v1/mfa/totp", a.session(a.handleEnrollTOTP))
-	mux.HandleFunc("GET /admin/v1/users", a.session(a.decide("admin:ListUsers", func(*http.Request) string { return "arn:coffer:admin:::users/*" }, a.handleListUsers)))
+	mux.HandleFunc("GET /admin/v1/users", a.session(a.decide("admin:ListUsers", fixed("arn:coffer:admin:::users/*"), a.handleListUsers)))
 	mux.HandleFunc("POST /admin/v1/users", a.session(a.handleCreateUser))
 	mux.HandleFunc("GET /admin/v1/explain", a.session(a.handleExplain))
 	mux.HandleFunc("POST /admin/v1/access-keys", a.session(a.handleCreateAccessKey))
@@ -119,11 +119,11 @@ func (a *identityAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/v1/sessions", a.session(a.handleListSessions))
 	mux.HandleFunc("DELETE /admin/v1/sessions/{id}", a.session(a.handleRevokeSession))
 	mux.HandleFunc("PUT /admin/v1/users/{name}/groups", a.session(a.handleAssignGroups))
-	mux.HandleFunc("GET /admin/v1/groups", a.session(a.decide("admin:ListGroups", func(*http.Request) string { return "arn:coffer:admin:::groups/*" }, a.handleListGroups)))
+	mux.HandleFunc("GET /admin/v1/groups", a.session(a.decide("admin:ListGroups", fixed("arn:coffer:admin:::groups/*"), a.handleListGroups)))
 	mux.HandleFunc("PUT /admin/v1/groups/{name}", a.session(a.handlePutGroup))
-	mux.HandleFunc("GET /admin/v1/policies", a.session(a.decide("admin:ListPolicies", func(*http.Request) string { return "arn:coffer:admin:::policies/*" }, a.handleListPolicies)))
+	mux.HandleFunc("GET /admin/v1/policies", a.session(a.decide("admin:ListPolicies", fixed("arn:coffer:admin:::policies/*"), a.handleListPolicies)))
 	mux.HandleFunc("PUT /admin/v1/policies/{name}", a.session(a.handlePutPolicy))
-	mux.HandleFunc("GET /admin/v1/roles", a.session(a.decide("admin:ListRoles", func(*http.Request) string { return "arn:coffer:admin:::roles/*" }, a.handleListRoles)))
+	mux.HandleFunc("GET /admin/v1/roles", a.session(a.decide("admin:ListRoles", fixed("arn:coffer:admin:::roles/*"), a.handleListRoles)))
 	mux.HandleFunc("PUT /admin/v1/roles/{name}", a.session(a.handlePutRole))
 	mux.HandleFunc("DELETE /admin/v1/policies/{name}", a.session(a.handleDeletePolicy))
 	mux.HandleFunc("DELETE /admin/v1/roles/{name}", a.session(a.handleDeleteRole))
@@ -142,14 +142,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func (a *identityAPI) handleSetup(w http.ResponseWriter, r *http.Request) {
 	var req struct{ Token, User, Password string }
 	if !readJSON(w, r, &req) {
@@ -163,6 +155,11 @@ func (a *identityAPI) handleSetup(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := auth.CheckPassword(req.Password, req.User); err != nil {
 		writeJSONError(w, http.StatusBadRequest, "WeakPassword", err.Error())
+		return
+	}
+	// The intent is recorded before the one-time token is spent: a ledger
+	// that cannot record leaves setup undone and the token usable.
+	if !a.ledger.permit(w, r) {
 		return
 	}
 	if !a.setup.consume(req.Token) {
@@ -196,29 +193,47 @@ func (a *identityAPI) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if req.Code != "" || req.RecoveryCode != "" {
 		aa.describe("auth:LoginMFA", "user:"+req.User)
 	}
-	res, err := a.auth.Login(r.Context(), auth.LoginRequest{User: req.User, Password: req.Password, Code: req.Code, RecoveryCode: req.RecoveryCode, IP: clientIP(r)})
-	var te *auth.ThrottledError
+	res, err := a.auth.Login(r.Context(), auth.LoginRequest{User: req.User, Password: req.Password, Code: req.Code, RecoveryCode: req.RecoveryCode, IP: s3api.RemoteIP(r)})
 	switch {
-	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds()+1)))
-		code := "TooManyAttempts"
-		if errors.Is(err, auth.ErrLocked) {
-			code = "AccountLocked"
-		}
-		writeJSONError(w, http.StatusTooManyRequests, code, err.Error())
+	case writeThrottled(w, err):
 	case errors.Is(err, auth.ErrMFARequired):
 		writeJSONError(w, http.StatusUnauthorized, "MFARequired", "this account needs a one-time code")
 	case errors.Is(err, auth.ErrBadCredentials):
-		a.log.Info("login failed", "user", req.User, "ip", clientIP(r))
+		a.log.Info("login failed", "user", req.User, "ip", s3api.RemoteIP(r))
 		writeJSONError(w, http.StatusUnauthorized, "BadCredentials", "wrong user name, password or code")
 	case err != nil:
 		a.log.Error("login", "err", err)
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "login failed")
 	default:
-		a.log.Info("login", "user", req.User, "ip", clientIP(r), "mfa", res.MFA)
+		a.log.Info("login", "user", req.User, "ip", s3api.RemoteIP(r), "mfa", res.MFA)
 		aa.ev.Actor.MFA = res.MFA
 		writeJSON(w, http.StatusOK, map[string]any{"token": res.Token, "mfa": res.MFA, "must_enroll_mfa": res.MustEnrollMFA})
 	}
+}
+
+// writeThrottled answers 429 (with Retry-After) when err refuses a login
+// or MFA attempt for its rate or a locked account, and reports whether it
+// did.
+func writeThrottled(w http.ResponseWriter, err error) bool {
+	var te *auth.ThrottledError
+	if !errors.As(err, &te) {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds()+1)))
+	code := "TooManyAttempts"
+	if errors.Is(err, auth.ErrLocked) {
+		code = "AccountLocked"
+	}
+	writeJSONError(w, http.StatusTooManyRequests, code, err.Error())
+	return true
+}
+
+// targetUser is the user named by ?user=, or the session's own.
+func targetUser(r *http.Request) string {
+	if u := r.URL.Query().Get("user"); u != "" {
+		return u
+	}
+	return identityOf(r).User
 }
 
 func bearer(r *http.Request) string {
@@ -230,6 +245,10 @@ func bearer(r *http.Request) string {
 }
 
 func (a *identityAPI) handleLogout(w http.ResponseWriter, r *http.Request) {
+	auditOf(r).describe("auth:Logout", "")
+	if !a.ledger.permit(w, r) {
+		return
+	}
 	if err := a.auth.Logout(r.Context(), bearer(r)); err != nil {
 		writeJSONError(w, http.StatusInternalServerError, "InternalError", "logout failed")
 		return
@@ -273,7 +292,7 @@ func (a *identityAPI) allowed(w http.ResponseWriter, r *http.Request, action, re
 		return false
 	}
 	d := a.policy.Decide(policy.Principal{User: id.User, Roles: id.Roles, MFA: id.MFA, MFAAt: id.MFAAt},
-		action, resource, policy.Request{Time: a.now(), IP: clientIP(r)})
+		action, resource, policy.Request{Time: a.now(), IP: s3api.RemoteIP(r)})
 	if d.Allow {
 		return a.ledger.permit(w, r)
 	}
@@ -284,6 +303,11 @@ func (a *identityAPI) allowed(w http.ResponseWriter, r *http.Request, action, re
 	}
 	writeJSONError(w, http.StatusForbidden, "AccessDenied", d.Reason)
 	return false
+}
+
+// fixed names the same resource for every request.
+func fixed(resource string) func(*http.Request) string {
+	return func(*http.Request) string { return resource }
 }
 
 func (a *identityAPI) decide(action string, resource func(*http.Request) string, h http.HandlerFunc) http.HandlerFunc {
@@ -459,7 +483,7 @@ func (a *identityAPI) handleSetPassword(w http.ResponseWriter, r *http.Request) 
 	if self {
 		// Re-prove the current password, so a stolen session cannot take
 		// over the account.
-		if _, err := a.auth.Login(r.Context(), auth.LoginRequest{User: name, Password: req.Current, IP: clientIP(r)}); err != nil && !errors.Is(err, auth.ErrMFARequired) {
+		if _, err := a.auth.Login(r.Context(), auth.LoginRequest{User: name, Password: req.Current, IP: s3api.RemoteIP(r)}); err != nil && !errors.Is(err, auth.ErrMFARequired) {
 			writeJSONError(w, http.StatusForbidden, "BadCredentials", "the current password is wrong")
 			return
 		}
@@ -572,10 +596,7 @@ func (a *identityAPI) handleCreateAccessKey(w http.ResponseWriter, r *http.Reque
 // handleListAccessKeys lists the keys of the session's user, or of ?user=
 // for those allowed admin:ListAccessKeys on that user. Secrets never leave.
 func (a *identityAPI) handleListAccessKeys(w http.ResponseWriter, r *http.Request) {
-	user := r.URL.Query().Get("user")
-	if user == "" {
-		user = identityOf(r).User
-	}
+	user := targetUser(r)
 	if !a.allowed(w, r, "admin:ListAccessKeys", "arn:coffer:admin:::users/"+user) {
 		return
 	}
@@ -644,10 +665,7 @@ func sessionID(hash []byte) string { return hex.EncodeToString(hash[:12]) }
 // handleListSessions lists the sessions of the caller, or of ?user= for
 // those allowed admin:ListSessions on that user.
 func (a *identityAPI) handleListSessions(w http.ResponseWriter, r *http.Request) {
-	user := r.URL.Query().Get("user")
-	if user == "" {
-		user = identityOf(r).User
-	}
+	user := targetUser(r)
 	if !a.allowed(w, r, "admin:ListSessions", "arn:coffer:admin:::users/"+user) {
 		return
 	}
@@ -674,10 +692,7 @@ func (a *identityAPI) handleListSessions(w http.ResponseWriter, r *http.Request)
 // handleRevokeSession ends one session, named by its id from the listing,
 // of the caller or (admin:RevokeSession) of ?user=.
 func (a *identityAPI) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
-	user := r.URL.Query().Get("user")
-	if user == "" {
-		user = identityOf(r).User
-	}
+	user := targetUser(r)
 	if !a.allowed(w, r, "admin:RevokeSession", "arn:coffer:admin:::users/"+user) {
 		return
 	}

@@ -344,7 +344,9 @@ func TestPasswordSprayingThrottledAndAudited(t *testing.T) {
 	if counts["TooManyAttempts"] == 0 {
 		t.Fatalf("%d attempts from one address were never throttled: %v", len(targets), counts)
 	}
-	// The address stays throttled for a real user with the right password.
+	// Whether the address is still throttled for a real user with the
+	// right password depends on how fast the bucket refills: logged, not
+	// asserted (no timed unit tests).
 	if st, code := callInto(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "staff0", "password": testPassword}, nil); st != 429 {
 		t.Logf("right password right after the spray: %d %s (the bucket refilled)", st, code)
 	}

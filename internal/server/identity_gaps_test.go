@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,36 +30,18 @@ const testPassword = "tangerine-Harbour-91-lantern"
 // error code, if any.
 func callInto(t *testing.T, s *Server, method, path, token string, body, out any) (int, string) {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, s.Endpoint()+path, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := (&http.Client{Transport: trustingTransport(t, s.CAFile())}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	st, raw := send(t, s, method, path, token, body)
 	var e struct {
 		Error struct{ Code string } `json:"error"`
 	}
-	if resp.StatusCode >= 400 {
+	if st >= 400 {
 		json.Unmarshal(raw, &e)
 	} else if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
 			t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
 		}
 	}
-	return resp.StatusCode, e.Error.Code
+	return st, e.Error.Code
 }
 
 // loginMFA logs name in, enrolling TOTP first when the account has none

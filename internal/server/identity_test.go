@@ -16,13 +16,18 @@ import (
 	"github.com/pquerna/otp/totp"
 )
 
-// call sends a JSON admin request with an optional bearer token.
-func call(t *testing.T, s *Server, method, path, token string, body any) (int, map[string]any) {
+// send sends an admin request with an optional bearer token; body is sent
+// raw when a string, as JSON otherwise. It returns the status and the reply.
+func send(t *testing.T, s *Server, method, path, token string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, _ := json.Marshal(b)
+		rd = bytes.NewReader(raw)
 	}
 	req, _ := http.NewRequest(method, s.Endpoint()+path, rd)
 	if token != "" {
@@ -34,11 +39,18 @@ func call(t *testing.T, s *Server, method, path, token string, body any) (int, m
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+// call sends a JSON admin request with an optional bearer token.
+func call(t *testing.T, s *Server, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	st, raw := send(t, s, method, path, token, body)
 	var out map[string]any
 	if len(raw) > 0 && raw[0] == '{' {
 		json.Unmarshal(raw, &out)
 	}
-	return resp.StatusCode, out
+	return st, out
 }
 
 func errCode(m map[string]any) string {

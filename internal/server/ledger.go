@@ -25,6 +25,7 @@ import (
 	"github.com/coffer-vault/coffer/internal/audit/export"
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
+	"github.com/coffer-vault/coffer/internal/s3api"
 	"github.com/coffer-vault/coffer/internal/scan"
 	"github.com/coffer-vault/coffer/internal/seal"
 )
@@ -48,8 +49,10 @@ type ledger struct {
 	log       *audit.Log
 	sealer    audit.Sealer
 	store     meta.Store
+	cache     *identityCache // nil: read the store every time
 	slog      *slog.Logger
 	followers []*export.Follower // search indexer and exporters
+	purges    chan indexPurge    // erasures waiting to re-purge the search index
 }
 
 // openLedger opens (or creates) the ledger. created reports a new signing
@@ -77,7 +80,7 @@ func openLedger(ctx context.Context, cfg Config, root seal.RootKey, store meta.S
 	if err != nil {
 		return nil, false, fmt.Errorf("audit ledger: %w", err)
 	}
-	return &ledger{log: l, sealer: sealer, store: store, slog: log}, created, nil
+	return &ledger{log: l, sealer: sealer, store: store, slog: log, purges: make(chan indexPurge, maxPendingPurges)}, created, nil
 }
 
 // preallocFor sizes the ledger's segment preallocation to the volume: a
@@ -97,10 +100,12 @@ func preallocFor(dir string) int64 {
 var errLedger = errors.New("the audit ledger cannot record this request, so it was not carried out")
 
 // Record implements s3api.Auditor: it names the access key's owner and
-// returns once the event is durable.
+// returns once the event is durable. The key record comes from the
+// request's memo (SigV4 verification read it) or the identity cache, not
+// a second store read per event.
 func (l *ledger) Record(ctx context.Context, ev audit.Event) error {
 	if ev.Actor.User == "" && ev.Actor.AccessKeyID != "" {
-		if k, err := l.store.GetAccessKey(ctx, ev.Actor.AccessKeyID); err == nil {
+		if k, err := getAccessKey(ctx, l.cache, l.store, ev.Actor.AccessKeyID); err == nil {
 			ev.Actor.User = k.Owner
 			ev.Actor.MFA = !k.MFAAt.IsZero()
 		}
@@ -119,9 +124,7 @@ func (l *ledger) system(ctx context.Context, action, resource, reason string) er
 		Resource: audit.Resource{Admin: resource},
 		Outcome:  audit.Outcome{Result: audit.ResultAllowed, Reason: reason},
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	return l.Record(ctx, ev)
+	return l.recordBounded(ctx, ev)
 }
 
 // healthy reports whether the ledger can append.
@@ -169,14 +172,14 @@ func (l *ledger) adminMiddleware(next http.Handler) http.Handler {
 			Time:      time.Now(),
 			RequestID: randomID(),
 			Actor: audit.Actor{
-				SourceIP:  clientIP(r),
+				SourceIP:  s3api.RemoteIP(r),
 				UserAgent: audit.Clean(r.UserAgent(), 256),
 			},
 		}}
 		w.Header().Set("X-Request-Id", aa.ev.RequestID)
 		r = r.WithContext(context.WithValue(r.Context(), adminAuditKey{}, aa))
-		aw := &auditWriter{ResponseWriter: w, aa: aa}
-		aw.before = func(status int) bool {
+		aw := &auditWriter{ResponseGate: &s3api.ResponseGate{ResponseWriter: w}, aa: aa}
+		aw.Before = func(status int) bool {
 			if aa.recorded && !(aa.intent && status >= 400) {
 				return true
 			}
@@ -204,14 +207,13 @@ func (l *ledger) adminMiddleware(next http.Handler) http.Handler {
 			if err := l.recordBounded(r.Context(), ev); err != nil {
 				clear(aw.Header())
 				aw.Header().Set("X-Request-Id", aa.ev.RequestID)
-				aw.before = nil
 				writeJSONError(aw, http.StatusServiceUnavailable, "AuditUnavailable", errLedger.Error())
 				return false
 			}
 			return true
 		}
 		next.ServeHTTP(aw, r)
-		if !aw.wrote && !aw.blocked {
+		if !aw.Started() {
 			aw.WriteHeader(http.StatusOK)
 		}
 	})
@@ -258,58 +260,16 @@ func (aa *adminAudit) sessionActor(r *http.Request, id auth.Identity) {
 	}
 }
 
-// auditWriter calls before (when set) just before the response starts; it
-// may replace the response and return false, after which the handler's own
-// writes are dropped.
+// auditWriter is the admin plane's response gate, carrying the request's
+// audit state for noteCode.
 type auditWriter struct {
-	http.ResponseWriter
-	aa             *adminAudit
-	wrote, blocked bool
-	before         func(status int) bool
-}
-
-func (w *auditWriter) start(code int) bool {
-	if w.blocked {
-		return false
-	}
-	if !w.wrote && w.before != nil {
-		before := w.before
-		w.before = nil
-		if !before(code) {
-			w.blocked = true
-			return false
-		}
-	}
-	w.wrote = true
-	return true
-}
-
-func (w *auditWriter) WriteHeader(code int) {
-	if w.start(code) {
-		w.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (w *auditWriter) Write(p []byte) (int, error) {
-	if !w.wrote && !w.start(http.StatusOK) || w.blocked {
-		return 0, errors.New("response replaced (audit)")
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Flush keeps streaming responses (audit tail) working.
-func (w *auditWriter) Flush() {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.blocked {
-		f.Flush()
-	}
+	*s3api.ResponseGate
+	aa *adminAudit
 }
 
 // noteCode lets writeJSONError tell the audit middleware the error code.
 func noteCode(w http.ResponseWriter, code string) {
-	if aw, ok := w.(*auditWriter); ok && !aw.wrote {
+	if aw, ok := w.(*auditWriter); ok && !aw.Started() {
 		aw.aa.code = code
 	}
 }
@@ -320,11 +280,54 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// indexPurge is a pending re-purge of subject's rows from the search index,
+// due once the indexer has passed size (the ledger size at the erasure).
+type indexPurge struct {
+	subject string
+	size    int64
+}
+
+// maxPendingPurges bounds the erasures whose re-purge waits for the
+// indexer; past it an erasure is refused (503) until the worker catches up.
+const maxPendingPurges = 64
+
+// schedulePurge queues the re-purge of an erasure. It reports false when
+// the queue is full.
+func (l *ledger) schedulePurge(subject string, size int64) bool {
+	select {
+	case l.purges <- indexPurge{subject, size}:
+		return true
+	default:
+		return false
+	}
+}
+
+// purgeLoop runs the queued re-purges until ctx ends (server shutdown),
+// then the ones still queued at once.
+func (l *ledger) purgeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case p := <-l.purges:
+					l.purgeIndexAfter(ctx, p.subject, p.size)
+				default:
+					return
+				}
+			}
+		case p := <-l.purges:
+			l.purgeIndexAfter(ctx, p.subject, p.size)
+		}
+	}
+}
+
 // purgeIndexAfter drops subject's rows from the search index again once
-// the indexer has passed size (the ledger size at the erasure), so that a
-// batch it read just before the erasure does not leave them behind.
-func (l *ledger) purgeIndexAfter(subject string, size int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+// the indexer has passed size, so that a batch it read just before the
+// erasure does not leave them behind. It waits at most five minutes, and
+// not past ctx.
+func (l *ledger) purgeIndexAfter(ctx context.Context, subject string, size int64) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	for ctx.Err() == nil {
 		caughtUp := true

@@ -7,17 +7,22 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/coffer-vault/coffer/internal/audit"
 	"github.com/coffer-vault/coffer/internal/audit/export"
+	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/seal"
 )
 
@@ -244,6 +249,13 @@ func TestLedgerFailsClosed(t *testing.T) {
 	if st, out := call(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "x", "password": "yyyyyyyyyyyyyyyy"}); st != 503 || errCode(out) != "AuditUnavailable" {
 		t.Fatalf("login with a broken ledger: %d %v", st, out)
 	}
+	// Setup is refused before it creates the first admin or spends the token.
+	if st, out := call(t, s, "POST", "/admin/v1/setup", "", map[string]string{"token": s.SetupToken(), "user": "root", "password": testPassword}); st != 503 || errCode(out) != "AuditUnavailable" {
+		t.Fatalf("setup with a broken ledger: %d %v", st, out)
+	}
+	if _, err := s.store.GetUser(ctx, "root"); err == nil {
+		t.Fatal("the refused setup created the first admin")
+	}
 }
 
 // TestLedgerExportAndScanEvents: a JSON lines exporter receives every
@@ -309,4 +321,112 @@ func TestLedgerExportAndScanEvents(t *testing.T) {
 	if !classified {
 		t.Fatalf("no scan:Classify event with secret:aws_access_key among %d records", len(recs))
 	}
+}
+
+// keyReads counts access key reads that reach the store.
+type keyReads struct {
+	meta.Store
+	n atomic.Int64
+}
+
+func (s *keyReads) GetAccessKey(ctx context.Context, id string) (meta.AccessKey, error) {
+	s.n.Add(1)
+	return meta.AccessKey{ID: id, Owner: "alice"}, nil
+}
+
+// An S3 event names the key's owner from the record SigV4 verification
+// already read (the request's memo), without reading the store again.
+func TestRecordReusesTheVerifiedKey(t *testing.T) {
+	dir := t.TempDir()
+	sealer, err := LedgerSealer(dir, seal.RootKey{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.Open(context.Background(), LedgerDir(dir), audit.Options{Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	store := &keyReads{}
+	l := &ledger{log: log, sealer: sealer, store: store, slog: slog.Default()}
+
+	var ctx context.Context
+	withKeyMemo(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { ctx = r.Context() })).
+		ServeHTTP(nil, httptest.NewRequest("GET", "/", nil))
+	rememberKey(ctx, meta.AccessKey{ID: "AKMEMO", Owner: "bob"})
+
+	for range 3 {
+		if err := l.Record(ctx, audit.Event{Time: time.Now(), Action: "s3:GetObject", Actor: audit.Actor{AccessKeyID: "AKMEMO"}, Outcome: audit.Outcome{Result: audit.ResultAllowed}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := store.n.Load(); n != 0 {
+		t.Fatalf("%d store reads for three events of a verified key, want 0", n)
+	}
+	// A key the request did not verify (a failed attempt) is still named.
+	if err := l.Record(context.Background(), audit.Event{Time: time.Now(), Action: "s3:GetObject", Actor: audit.Actor{AccessKeyID: "AKOTHER"}, Outcome: audit.Outcome{Result: audit.ResultAllowed}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.n.Load(); n != 1 {
+		t.Fatalf("%d store reads for an unverified key, want 1", n)
+	}
+}
+
+// An erasure's follow-up purge of the search index runs on the server's
+// one purge worker: the queue is bounded (past it the erasure answers
+// 503), and Shutdown waits for the worker instead of leaving it behind.
+func TestAuditEraseQueuesItsPurge(t *testing.T) {
+	s := startTestServer(t, "")
+	c := readCreds(t, s)
+	if st, body := adminDo(t, s, c, "POST", "/admin/v1/audit/subjects/nobody/erase"); st != 200 {
+		t.Fatalf("erase: %d %s", st, body)
+	}
+	// The caller's own subject is refused: its erasure would erase the
+	// record of the erasure.
+	if st, body := adminDo(t, s, c, "POST", "/admin/v1/audit/subjects/"+adminOwner+"/erase"); st != 409 {
+		t.Fatalf("self-erasure: %d %s", st, body)
+	}
+	// Fill the queue behind the worker's back: the next erasure is refused.
+	l := &ledger{purges: make(chan indexPurge, maxPendingPurges)}
+	for i := range maxPendingPurges {
+		if !l.schedulePurge("x", int64(i)) {
+			t.Fatalf("purge %d refused below the bound", i)
+		}
+	}
+	if l.schedulePurge("x", 0) {
+		t.Fatal("a purge was queued past the bound")
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A following audit tail streams records and ends when the server shuts
+// down, instead of holding Shutdown until its timeout (which it would
+// then report as an error).
+func TestAuditTailEndsAtShutdown(t *testing.T) {
+	s := startTestServer(t, "")
+	c := readCreds(t, s)
+	req, err := http.NewRequest("GET", s.Endpoint()+"/admin/v1/audit/tail?from=0&follow=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Content-Sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+	req = signer.SignV4(*req, c.AccessKey, c.SecretKey, "", "us-east-1")
+	resp, err := (&http.Client{Transport: trustingTransport(t, s.CAFile())}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("tail: %d", resp.StatusCode)
+	}
+	var first export.Record
+	if err := json.NewDecoder(resp.Body).Decode(&first); err != nil || first.Index != 0 {
+		t.Fatalf("first tailed record: %+v %v", first, err)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatalf("shutdown with a tail open: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body) // the stream ends
 }

@@ -111,7 +111,7 @@ func (a *scanAPI) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/v1/buckets/{bucket}/scan", a.id.session(a.handleGetBucketScan))
 	mux.HandleFunc("PUT /admin/v1/buckets/{bucket}/scan", a.id.session(a.handlePutBucketScan))
 	mux.HandleFunc("GET /admin/v1/scan/queue", a.id.session(a.id.decide("admin:GetScanQueue",
-		func(*http.Request) string { return "arn:coffer:admin:::scan" }, a.handleQueue)))
+		fixed("arn:coffer:admin:::scan"), a.handleQueue)))
 }
 
 type labelJSON struct {

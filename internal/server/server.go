@@ -109,9 +109,11 @@ type Server struct {
 	creds    *Credentials // set only on the first start
 	setupTok string       // the one-time setup token, when this start made it
 	cancel   context.CancelFunc
-	bg       sync.WaitGroup
-	serveErr chan error
-	closed   sync.Once
+	// endStreams ends long-lived responses (audit tail) at shutdown.
+	endStreams context.CancelFunc
+	bg         sync.WaitGroup
+	serveErr   chan error
+	closed     sync.Once
 }
 
 // Start opens (or creates) the data directory and starts serving. It returns
@@ -203,6 +205,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	idCache := newIdentityCache(s.store)
+	s.ledger.cache = idCache
 	keys := &accessKeys{store: s.store, keys: keyring, now: time.Now, cache: idCache}
 	verifier := &sigv4.Verifier{Creds: keys, Region: cfg.Region}
 
@@ -254,6 +257,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.ledger.purgeLoop(bgCtx) }()
+	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.vault.RunScanQueue(bgCtx) }()
 
 	engine, err := policy.NewEngine()
@@ -300,7 +305,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		},
 	}
 	admin.routes(mux)
-	(&auditAPI{ledger: s.ledger, identity: idAPI, admin: admin}).routes(mux)
+	var streams context.Context
+	streams, s.endStreams = context.WithCancel(context.WithoutCancel(ctx))
+	(&auditAPI{ledger: s.ledger, identity: idAPI, admin: admin, streams: streams}).routes(mux)
 	// Every admin request goes through the ledger; /health does not (it
 	// must answer when the ledger cannot), nor does the S3 plane, which
 	// records its own events.
@@ -336,6 +343,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnState:         cfg.connState,
 	}
+	s.http.RegisterOnShutdown(s.endStreams)
 	go func() {
 		err := s.http.Serve(s.listener)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/coffer-vault/coffer/internal/auth"
 	"github.com/coffer-vault/coffer/internal/meta"
 	"github.com/coffer-vault/coffer/internal/policy"
+	"github.com/coffer-vault/coffer/internal/s3api"
 )
 
 // Step-up and role composition endpoints of the admin plane:
@@ -54,22 +54,15 @@ func (a *identityAPI) handleVerifyMFA(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) || !a.allowed(w, r, "admin:VerifyMFA", "arn:coffer:admin:::users/"+id.User) {
 		return
 	}
-	nid, err := a.auth.VerifyMFA(r.Context(), bearer(r), auth.MFAProof{Code: req.Code, RecoveryCode: req.RecoveryCode, IP: clientIP(r)})
-	var te *auth.ThrottledError
+	nid, err := a.auth.VerifyMFA(r.Context(), bearer(r), auth.MFAProof{Code: req.Code, RecoveryCode: req.RecoveryCode, IP: s3api.RemoteIP(r)})
 	switch {
-	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds()+1)))
-		code := "TooManyAttempts"
-		if errors.Is(err, auth.ErrLocked) {
-			code = "AccountLocked"
-		}
-		writeJSONError(w, http.StatusTooManyRequests, code, err.Error())
+	case writeThrottled(w, err):
 	case errors.Is(err, auth.ErrNoMFA):
 		writeJSONError(w, http.StatusConflict, "MFANotEnrolled", "this account has no MFA enrolled: run `coffer mfa enroll`")
 	case errors.Is(err, auth.ErrMFARequired):
 		writeJSONError(w, http.StatusBadRequest, "MissingCode", "give a one-time code or a recovery code")
 	case errors.Is(err, auth.ErrBadCredentials):
-		a.log.Info("MFA verification failed", "user", id.User, "ip", clientIP(r))
+		a.log.Info("MFA verification failed", "user", id.User, "ip", s3api.RemoteIP(r))
 		writeJSONError(w, http.StatusUnauthorized, "BadCredentials", "wrong or already used code")
 	case errors.Is(err, auth.ErrUnauthorized):
 		writeJSONError(w, http.StatusUnauthorized, "Unauthorized", "log in first (the session may have expired)")
