@@ -65,11 +65,6 @@ func (rq *request) event(action, bucket, key string) audit.Event {
 		},
 		Resource: audit.Resource{Bucket: audit.Clean(bucket, 1024), Key: audit.Clean(key, 1024), Version: audit.Clean(rq.query.Get("versionId"), 1024)},
 	}
-	if ev.Actor.AccessKeyID == "" {
-		// Not authenticated (yet): record the key the request claims, so
-		// that failed attempts against a key can be told apart.
-		ev.Actor.AccessKeyID = audit.Clean(claimedAccessKey(rq.r), 128)
-	}
 	if ev.Action == "" || ev.Action == perResource {
 		ev.Action = "s3:" + rq.op.name
 		if rq.op.name == "" {
@@ -142,6 +137,14 @@ func (h *handler) recordFailure(rq *request, err error) error {
 	ae := toAPIError(err)
 	ev := rq.event(rq.op.action, rq.bucket, rq.key)
 	ev.Outcome = audit.Outcome{Result: audit.ResultError, Reason: ae.Code}
+	if rq.accessKey == "" {
+		// Not authenticated: the key the request claims goes into the
+		// reason (failed attempts against a key can be told apart), never
+		// into the actor, which names only verified keys and their owners.
+		if id := claimedAccessKey(rq.r); id != "" {
+			ev.Outcome.Reason += " (claimed access key " + audit.Clean(id, 128) + ")"
+		}
+	}
 	if !rq.recorded && deniedCode(ae.Code) {
 		ev.Outcome.Result = audit.ResultDenied
 	}
