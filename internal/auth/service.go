@@ -46,6 +46,10 @@ type Config struct {
 	// MFARequired says whether holders of roles must log in with MFA.
 	MFARequired func(roles []string) bool
 	Now         func() time.Time
+	// OnLock, if set, is told when failed logins lock an account (the
+	// transition, not every refused attempt while it stays locked), so the
+	// lock itself can be recorded.
+	OnLock func(ctx context.Context, user string, until time.Time)
 }
 
 // Service logs users in and resolves sessions.
@@ -271,13 +275,20 @@ func (s *Service) fail(ctx context.Context, u meta.User, known bool, now time.Ti
 	if !known {
 		return err
 	}
+	var lockedUntil time.Time
 	uerr := s.cfg.Store.UpdateUser(ctx, u.Name, func(cur *meta.User) error {
-		st, _ := s.cfg.Lockout.Failed(AccountState{Failures: cur.Failures, LastFailure: cur.LastFailure, LockedUntil: cur.LockedUntil}, now)
+		st, locked := s.cfg.Lockout.Failed(AccountState{Failures: cur.Failures, LastFailure: cur.LastFailure, LockedUntil: cur.LockedUntil}, now)
+		if locked {
+			lockedUntil = st.LockedUntil
+		}
 		cur.Failures, cur.LastFailure, cur.LockedUntil = st.Failures, st.LastFailure, st.LockedUntil
 		return nil
 	})
 	if uerr != nil {
 		return uerr
+	}
+	if !lockedUntil.IsZero() && s.cfg.OnLock != nil {
+		s.cfg.OnLock(ctx, u.Name, lockedUntil)
 	}
 	return err
 }

@@ -131,6 +131,13 @@ func TestLoginSessionLogout(t *testing.T) {
 func TestLoginNoEnumerationAndLockout(t *testing.T) {
 	ctx := context.Background()
 	s, st, c := newService(t)
+	var lockedUsers []string
+	s.cfg.OnLock = func(_ context.Context, user string, until time.Time) {
+		lockedUsers = append(lockedUsers, user)
+		if !until.After(c.now()) {
+			t.Errorf("locked until %v, not after now", until)
+		}
+	}
 	s.AddUser(ctx, "bob", goodPassword, nil)
 	_, errUnknown := s.Login(ctx, LoginRequest{User: "nobody", Password: goodPassword})
 	_, errWrong := s.Login(ctx, LoginRequest{User: "bob", Password: "wrong-" + goodPassword})
@@ -157,6 +164,9 @@ func TestLoginNoEnumerationAndLockout(t *testing.T) {
 	}
 	if _, err := s.Login(ctx, LoginRequest{User: "bob", Password: goodPassword}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("the right password during the lock: %v", err)
+	}
+	if len(lockedUsers) != 1 || lockedUsers[0] != "bob" {
+		t.Fatalf("OnLock told %q; want the lock of bob once (the transition, not each refusal)", lockedUsers)
 	}
 	c.add(15 * time.Minute)
 	if _, err := s.Login(ctx, LoginRequest{User: "bob", Password: goodPassword}); err != nil {

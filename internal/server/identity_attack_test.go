@@ -461,3 +461,37 @@ func TestNoSecretsInSQLite(t *testing.T) {
 	}
 	search("after shutdown")
 }
+
+// TestAccountLockIsRecorded: guessing one account's password until it
+// locks records the lock itself (auth:Lock, once) besides every refused
+// login.
+func TestAccountLockIsRecorded(t *testing.T) {
+	clk := &testClock{t: time.Now()}
+	s := startClockServer(t, clk)
+	if st, code := callInto(t, s, "POST", "/admin/v1/setup", "", map[string]string{"token": s.SetupToken(), "user": "root", "password": testPassword}, nil); st != 201 {
+		t.Fatalf("setup: %d %s", st, code)
+	}
+	locked := false
+	for i := 0; i < 40 && !locked; i++ {
+		st, code := callInto(t, s, "POST", "/admin/v1/login", "", map[string]string{"user": "root", "password": "guess-" + testPassword}, nil)
+		switch {
+		case st == 429 && code == "AccountLocked":
+			locked = true
+		case st == 429: // a delay (account or address): honour it
+			clk.add(2 * time.Minute)
+		case st != 401:
+			t.Fatalf("guess %d: %d %s", i, st, code)
+		}
+	}
+	if !locked {
+		t.Fatal("the account never locked")
+	}
+	evs := ledgerEvents(t, s)
+	locks := find(evs, "auth:Lock", audit.ResultAllowed)
+	if len(locks) != 1 || locks[0].Actor.User != "root" || locks[0].Resource.Admin != "user:root" {
+		t.Fatalf("auth:Lock events: %+v; want one, for root", locks)
+	}
+	if n := len(find(evs, "auth:Login", audit.ResultDenied)); n < 10 {
+		t.Fatalf("%d denied logins recorded; want every refused guess", n)
+	}
+}

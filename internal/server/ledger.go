@@ -369,3 +369,17 @@ func (l *ledger) labels(ctx context.Context, bucket, key, version string, labels
 		l.slog.Error("audit: record scan labels", "bucket", bucket, "key", key, "err", err)
 	}
 }
+
+// locked records that failed logins locked user's account (auth:Lock).
+// The refused attempts are recorded by the login requests themselves.
+func (l *ledger) locked(ctx context.Context, user string, until time.Time) {
+	ev := audit.Event{
+		Time: time.Now(), Action: "auth:Lock",
+		Actor:    audit.Actor{User: audit.Clean(user, 128)},
+		Resource: audit.Resource{Admin: audit.Clean("user:"+user, 512)},
+		Outcome:  audit.Outcome{Result: audit.ResultAllowed, Reason: "too many failed logins; locked until " + until.UTC().Format(time.RFC3339)},
+	}
+	if err := l.recordBounded(ctx, ev); err != nil {
+		l.slog.Error("audit: record account lock", "user", user, "err", err)
+	}
+}

@@ -269,7 +269,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	ids, err := auth.New(auth.Config{
-		Store: s.store, Sealer: keyring, Now: cfg.now,
+		Store: s.store, Sealer: keyring, Now: cfg.now, OnLock: s.ledger.locked,
 		MFARequired: func(roles []string) bool {
 			for _, name := range roles {
 				if r, err := engine.Role(name); err == nil && r.MFAAtLogin {
