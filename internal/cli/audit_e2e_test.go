@@ -72,12 +72,25 @@ func TestE2EAudit(t *testing.T) {
 	}
 	e.expect(2, "neither an RFC 3339 time nor a duration", "audit", "search", "t", "--since", "yesterday")
 
-	// Erase the admin's payloads: they can no longer be read or found,
-	// while the tree still verifies (checked offline below).
-	e.expect(1, "pass --yes", "audit", "erase", "t", "admin")
-	e.expect(2, "name the user once", "audit", "erase", "t", "admin", "--subject", "admin", "--yes")
-	e.must("audit", "erase", "t", "--subject", "admin", "--yes")
-	if r := e.must("audit", "search", "t", "--actor", "admin", "--json"); strings.Contains(r.stdout, `"actor":"admin"`) {
+	// A failed login records events about "ghost"; erase them: they can no
+	// longer be read or found, while the tree still verifies (checked
+	// offline below). Nobody may erase their own record.
+	if r := e.runCtx(context.Background(), "not-ghosts-password-at-all\n", "login", "t", "--user", "ghost"); r.code == 0 {
+		t.Fatalf("login as ghost worked: %s", r)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if r := e.must("audit", "search", "t", "--actor", "ghost", "--json"); strings.Contains(r.stdout, `"actor":"ghost"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the index never found ghost's failed login")
+		}
+	}
+	e.expect(1, "pass --yes", "audit", "erase", "t", "ghost")
+	e.expect(2, "name the user once", "audit", "erase", "t", "ghost", "--subject", "ghost", "--yes")
+	e.expect(1, "someone else than its subject", "audit", "erase", "t", "--subject", "admin", "--yes")
+	e.must("audit", "erase", "t", "--subject", "ghost", "--yes")
+	if r := e.must("audit", "search", "t", "--actor", "ghost", "--json"); strings.Contains(r.stdout, `"actor":"ghost"`) {
 		t.Fatalf("the index still names the erased subject: %s", r)
 	}
 	if r := e.must("audit", "tail", "t", "--from", "0"); !strings.Contains(r.stdout, "(erased)") {
