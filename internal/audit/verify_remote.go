@@ -61,7 +61,9 @@ type RemoteReport struct {
 // is nil, VerifyRemote uses such a client with the default transport
 // settings. opts.PublicKey is required: a key fetched
 // from the server being verified would prove nothing. opts.Sealer is
-// ignored. The first problem is returned as a *VerifyError naming the
+// ignored. Witness cosignatures are checked on the published checkpoint,
+// the only ones served: with opts.WitnessQuorum, it must meet the quorum
+// itself. The first problem is returned as a *VerifyError naming the
 // first bad index and the file (relative to baseURL); a transport error
 // or an unexpected HTTP status is returned as is.
 func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts VerifyOptions) (*RemoteReport, error) {
@@ -91,12 +93,19 @@ func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts
 		rep.Requests, rep.BytesFetched = src.requests.Load(), src.bytes.Load()
 	}()
 
-	hist, latest, err := src.checkpoints(ctx)
+	hist, latest, pub, err := src.checkpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
 	cps, err := checkCheckpoints(hist, latest, opts.PublicKey)
 	if err != nil {
+		return nil, err
+	}
+	seq := seqOf(hist, pub)
+	if seq == 0 {
+		return nil, verr(-1, "checkpoint", "published checkpoint is not in checkpoints/")
+	}
+	if err := verifyPublishedCosignatures(hist[seq-1].data, pub, historyName(seq), opts.PublicKey, opts, &rep.VerifyReport); err != nil {
 		return nil, err
 	}
 	rep.Checkpoints = len(cps)
@@ -249,7 +258,9 @@ func (s *httpSource) forEachEntry(ctx context.Context, fn func(n int64, entry []
 // read again a few times, shortly after; anything older, or not in the
 // history, is handed on for checkCheckpoints to report. When the latest
 // checkpoint is accepted, the returned latest is the last of the history.
-func (s *httpSource) checkpoints(ctx context.Context) ([]storedCheckpoint, []byte, error) {
+// The third result is the published checkpoint as read, with its
+// cosignatures.
+func (s *httpSource) checkpoints(ctx context.Context) ([]storedCheckpoint, []byte, []byte, error) {
 	probed := make(map[int64][]byte)
 	exists := func(seq int64) (bool, error) {
 		if _, ok := probed[seq]; ok {
@@ -267,47 +278,47 @@ func (s *httpSource) checkpoints(ctx context.Context) ([]storedCheckpoint, []byt
 	}
 	n, err := lastSeq(0, exists)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if n == 0 {
-		return nil, nil, verr(-1, historyName(1), "no checkpoint history published")
+		return nil, nil, nil, verr(-1, historyName(1), "no checkpoint history published")
 	}
 	hist, err := s.history(ctx, nil, n, probed)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		latest, err := s.get(ctx, "checkpoint", maxCheckpointSize, -1)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, verr(-1, "checkpoint", "no checkpoint published")
+			return nil, nil, nil, verr(-1, "checkpoint", "no checkpoint published")
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		seq := seqOf(hist, latest)
 		if seq == 0 {
 			// Issued after the history was read, or not in it at all.
 			m, err := lastSeq(int64(len(hist)), exists)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if hist, err = s.history(ctx, hist, m, probed); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			seq = seqOf(hist, latest)
 		}
 		switch {
 		case seq >= n:
-			return hist, hist[len(hist)-1].data, nil
+			return hist, hist[len(hist)-1].data, latest, nil
 		case seq != n-1 || attempt == 4:
-			return hist, latest, nil
+			return hist, latest, latest, nil
 		}
 		t := time.NewTimer(5 * time.Millisecond << (2 * attempt))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, ctx.Err()
+			return nil, nil, nil, ctx.Err()
 		}
 	}
 }
@@ -335,10 +346,11 @@ func (s *httpSource) history(ctx context.Context, hist []storedCheckpoint, upto 
 	return hist, err
 }
 
-// seqOf returns the sequence number of checkpoint msg in hist, or 0.
+// seqOf returns the sequence number of the checkpoint in hist that the
+// published checkpoint msg is (followed by any cosignature lines), or 0.
 func seqOf(hist []storedCheckpoint, msg []byte) int64 {
 	for i := len(hist) - 1; i >= 0; i-- {
-		if bytes.Equal(hist[i].data, msg) {
+		if bytes.HasPrefix(msg, hist[i].data) {
 			return hist[i].seq
 		}
 	}
