@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -91,10 +92,10 @@ func loadOrCreateKey(dir, origin string) (note.Signer, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		if err := writeFileSync(filepath.Join(dir, "key.pub"), []byte(vkey+"\n"), 0o644, false); err != nil {
+		if err := durable.WriteFile(filepath.Join(dir, "key.pub"), []byte(vkey+"\n"), 0o644, false); err != nil {
 			return nil, "", err
 		}
-		if err := writeFileSync(path, []byte(skey+"\n"), 0o600, true); err != nil {
+		if err := durable.WriteFile(path, []byte(skey+"\n"), 0o600, true); err != nil {
 			return nil, "", err
 		}
 		fi, err = os.Lstat(path)

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+
+	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
 )
 
 // ErrErased reports a payload whose subject key has been destroyed.
@@ -190,7 +192,7 @@ func (s *DirSealer) current(id string) (uint32, cipher.AEAD, error) {
 			return 0, nil, fmt.Errorf("audit: wrap key: %w", err)
 		}
 	}
-	if err := writeFileSync(filepath.Join(sd, strconv.FormatUint(uint64(gen), 10)), stored, 0o600, true); err != nil {
+	if err := durable.WriteFile(filepath.Join(sd, strconv.FormatUint(uint64(gen), 10)), stored, 0o600, true); err != nil {
 		return 0, nil, fmt.Errorf("audit: create key: %w", err)
 	}
 	a, err := newAEAD(key)
@@ -264,7 +266,7 @@ func (s *DirSealer) Erase(id string) error {
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
-	if err := writeFileSync(filepath.Join(sd, "erased"), []byte(strconv.FormatUint(uint64(k.gen), 10)), 0o600, false); err != nil {
+	if err := durable.WriteFile(filepath.Join(sd, "erased"), []byte(strconv.FormatUint(uint64(k.gen), 10)), 0o600, false); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
 	for g := range k.aead {
@@ -272,49 +274,9 @@ func (s *DirSealer) Erase(id string) error {
 			return fmt.Errorf("audit: erase: %w", err)
 		}
 	}
-	if err := syncDir(sd); err != nil {
+	if err := durable.SyncDir(sd); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
 	s.keys[id] = subjectKeys{gen: k.gen, erased: k.gen, aead: make(map[uint32]cipher.AEAD)}
 	return nil
-}
-
-// writeFileSync writes data to path via a temporary file, fsyncs it,
-// renames it into place (refusing to replace an existing file if excl) and
-// fsyncs the directory.
-func writeFileSync(path string, data []byte, perm fs.FileMode, excl bool) error {
-	if excl {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%s: %w", path, fs.ErrExist)
-		}
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

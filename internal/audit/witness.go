@@ -40,6 +40,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -214,10 +215,10 @@ func loadOrCreateWitnessKey(dir, name string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if err := writeFileSync(filepath.Join(dir, "key.pub"), []byte(cvkey+"\n"), 0o644, false); err != nil {
+		if err := durable.WriteFile(filepath.Join(dir, "key.pub"), []byte(cvkey+"\n"), 0o644, false); err != nil {
 			return "", err
 		}
-		if err := writeFileSync(path, []byte(skey+"\n"), 0o600, true); err != nil {
+		if err := durable.WriteFile(path, []byte(skey+"\n"), 0o600, true); err != nil {
 			return "", err
 		}
 		if fi, err = os.Lstat(path); err != nil {
@@ -337,7 +338,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, old int64, proof tlog.TreeP
 	// Persist before answering: a cosignature must never be handed out
 	// for a state the witness could forget.
 	if !wl.seen || c.Tree.N != cur.Tree.N {
-		if err := writeFileSync(wl.path, msg, 0o600, false); err != nil {
+		if err := durable.WriteFile(wl.path, msg, 0o600, false); err != nil {
 			return nil, fmt.Errorf("audit: witness: persist state: %w", err)
 		}
 		wl.state, wl.seen = c, true

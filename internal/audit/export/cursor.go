@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
 )
 
 const cursorMagic = "coffer-export-cursor v1 "
@@ -65,36 +67,9 @@ func SetCursor(stateDir, sink string, n int64) error {
 
 // writeCursor persists n as the sink's cursor, durably.
 func writeCursor(stateDir, sink string, n int64) error {
-	path := cursorPath(stateDir, sink)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("export: write cursor: %w", err)
-	}
-	_, err = f.WriteString(cursorMagic + strconv.FormatInt(n, 10) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(stateDir)
-	}
-	if err != nil {
+	data := []byte(cursorMagic + strconv.FormatInt(n, 10) + "\n")
+	if err := durable.WriteFile(cursorPath(stateDir, sink), data, 0o600, false); err != nil {
 		return fmt.Errorf("export: write cursor: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

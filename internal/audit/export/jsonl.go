@@ -16,6 +16,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
 )
 
 // JSONLConfig configures a JSON lines file sink.
@@ -78,7 +80,7 @@ func (s *JSONL) open() error {
 	if last >= 0 {
 		s.last = last
 	}
-	return syncDir(filepath.Dir(s.cfg.Path))
+	return durable.SyncDir(filepath.Dir(s.cfg.Path))
 }
 
 // lastLine returns the length of the file's complete lines and the index
