@@ -211,7 +211,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if err := ensureCosignaturesDir(dir); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
-	signer, vkey, err := loadOrCreateKey(dir, opts.Origin)
+	signer, vkey, err := loadOrCreateKey(dir, opts.Origin, logKeyFormat())
 	if err != nil {
 		return nil, fmt.Errorf("audit: signing key: %w", err)
 	}
