@@ -22,7 +22,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -125,10 +125,10 @@ func loadOrCreateKey(dir, name string, kf keyFormat) (note.Signer, string, error
 		if err != nil {
 			return nil, "", err
 		}
-		if err := durable.WriteFile(pubPath, []byte(pub+"\n"), 0o644, false); err != nil {
+		if err := fsutil.WriteFile(pubPath, []byte(pub+"\n"), 0o644, false); err != nil {
 			return nil, "", err
 		}
-		if err := durable.WriteFile(path, []byte(skey+"\n"), 0o600, true); err != nil {
+		if err := fsutil.WriteFile(path, []byte(skey+"\n"), 0o600, true); err != nil {
 			return nil, "", err
 		}
 		if fi, err = os.Lstat(path); err != nil {
@@ -206,7 +206,7 @@ func readCheckpointHistory(dir string) ([]storedCheckpoint, error) {
 			}
 			return nil, fmt.Errorf("unexpected file checkpoints/%s", e.Name())
 		}
-		b, err := os.ReadFile(filepath.Join(dir, "checkpoints", e.Name()))
+		b, err := fsutil.ReadFile(filepath.Join(dir, "checkpoints", e.Name()), maxCheckpointSize)
 		if err != nil {
 			return nil, err
 		}

@@ -36,7 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -513,12 +513,12 @@ func (l *Log) openSegments(first, logOff, payOff int64) error {
 		lw.Close()
 		return err
 	}
-	if err := durable.SyncDir(filepath.Join(l.dir, "log")); err != nil {
+	if err := fsutil.SyncDir(filepath.Join(l.dir, "log")); err != nil {
 		lw.Close()
 		pw.Close()
 		return err
 	}
-	if err := durable.SyncDir(filepath.Join(l.dir, "payloads")); err != nil {
+	if err := fsutil.SyncDir(filepath.Join(l.dir, "payloads")); err != nil {
 		lw.Close()
 		pw.Close()
 		return err
@@ -634,11 +634,11 @@ func (l *Log) publish(full []tileData) error {
 		return err
 	}
 	l.ckptSeq++
-	if err := durable.WriteFile(filepath.Join(l.dir, "checkpoints", segmentName(l.ckptSeq)), msg, 0o644, true); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(l.dir, "checkpoints", segmentName(l.ckptSeq)), msg, 0o644, true); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	l.pubMu.Lock()
-	err = durable.WriteFile(filepath.Join(l.dir, "checkpoint"), publishedCheckpoint(l.dir, l.ckptSeq, msg), 0o644, false)
+	err = fsutil.WriteFile(filepath.Join(l.dir, "checkpoint"), publishedCheckpoint(l.dir, l.ckptSeq, msg), 0o644, false)
 	if err == nil {
 		l.mu.Lock()
 		l.lastCkpt, l.lastSeq = msg, l.ckptSeq

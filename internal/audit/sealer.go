@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 )
 
 // ErrErased reports a payload whose subject key has been destroyed.
@@ -192,7 +192,7 @@ func (s *DirSealer) current(id string) (uint32, cipher.AEAD, error) {
 			return 0, nil, fmt.Errorf("audit: wrap key: %w", err)
 		}
 	}
-	if err := durable.WriteFile(filepath.Join(sd, strconv.FormatUint(uint64(gen), 10)), stored, 0o600, true); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(sd, strconv.FormatUint(uint64(gen), 10)), stored, 0o600, true); err != nil {
 		return 0, nil, fmt.Errorf("audit: create key: %w", err)
 	}
 	a, err := newAEAD(key)
@@ -266,7 +266,7 @@ func (s *DirSealer) Erase(id string) error {
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
-	if err := durable.WriteFile(filepath.Join(sd, "erased"), []byte(strconv.FormatUint(uint64(k.gen), 10)), 0o600, false); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(sd, "erased"), []byte(strconv.FormatUint(uint64(k.gen), 10)), 0o600, false); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
 	for g := range k.aead {
@@ -274,7 +274,7 @@ func (s *DirSealer) Erase(id string) error {
 			return fmt.Errorf("audit: erase: %w", err)
 		}
 	}
-	if err := durable.SyncDir(sd); err != nil {
+	if err := fsutil.SyncDir(sd); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
 	s.keys[id] = subjectKeys{gen: k.gen, erased: k.gen, aead: make(map[uint32]cipher.AEAD)}

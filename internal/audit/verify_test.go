@@ -138,6 +138,20 @@ func TestVerifyTamper(t *testing.T) {
 			b[5*32] ^= 1
 			writeFile(t, p, b)
 		}, 256 + 5, "tile/0/001", "tile differs"},
+		// Files larger than they may be are refused without reading them
+		// whole (a hostile copy of a ledger cannot exhaust memory).
+		{"oversized tile", func(t *testing.T, tl testLedger) {
+			p := tl.path("tile/0/001")
+			writeFile(t, p, append(readFile(t, p), make([]byte, 1<<20)...))
+		}, 256, "tile/0/001", "larger than 8192 bytes"},
+		{"oversized published checkpoint", func(t *testing.T, tl testLedger) {
+			p := tl.path("checkpoint")
+			writeFile(t, p, append(readFile(t, p), make([]byte, maxCheckpointSize)...))
+		}, -1, "checkpoint", "larger than"},
+		{"oversized history checkpoint", func(t *testing.T, tl testLedger) {
+			p := tl.path(ckpt3)
+			writeFile(t, p, append(readFile(t, p), make([]byte, maxCheckpointSize)...))
+		}, -1, "checkpoints", "file too large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

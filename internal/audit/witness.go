@@ -39,7 +39,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -166,7 +166,7 @@ func witnessLogID(origin string) string {
 // so it is parsed, not re-verified (the log's key may have been rotated
 // since); a file that does not parse is an error, never a fresh start.
 func (wl *witnessedLog) load() error {
-	b, err := os.ReadFile(wl.path)
+	b, err := fsutil.ReadFile(wl.path, maxCheckpointSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -277,7 +277,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, old int64, proof tlog.TreeP
 	// Persist before answering: a cosignature must never be handed out
 	// for a state the witness could forget.
 	if !wl.seen || c.Tree.N != cur.Tree.N {
-		if err := durable.WriteFile(wl.path, msg, 0o600, false); err != nil {
+		if err := fsutil.WriteFile(wl.path, msg, 0o600, false); err != nil {
 			return nil, fmt.Errorf("audit: witness: persist state: %w", err)
 		}
 		wl.state, wl.seen = c, true

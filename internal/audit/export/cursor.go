@@ -12,16 +12,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 
-	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 )
 
 const cursorMagic = "coffer-export-cursor v1 "
+
+// maxCursorFile bounds a cursor file: the magic, 19 digits and a newline.
+const maxCursorFile = int64(len(cursorMagic) + 20)
 
 // validName is what a sink name may look like: it names a file.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -36,7 +38,7 @@ func ReadCursor(stateDir, sink string) (int64, error) {
 	if !validName.MatchString(sink) {
 		return 0, fmt.Errorf("export: invalid sink name %q", sink)
 	}
-	b, err := os.ReadFile(cursorPath(stateDir, sink))
+	b, err := fsutil.ReadFile(cursorPath(stateDir, sink), maxCursorFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -68,7 +70,7 @@ func SetCursor(stateDir, sink string, n int64) error {
 // writeCursor persists n as the sink's cursor, durably.
 func writeCursor(stateDir, sink string, n int64) error {
 	data := []byte(cursorMagic + strconv.FormatInt(n, 10) + "\n")
-	if err := durable.WriteFile(cursorPath(stateDir, sink), data, 0o600, false); err != nil {
+	if err := fsutil.WriteFile(cursorPath(stateDir, sink), data, 0o600, false); err != nil {
 		return fmt.Errorf("export: write cursor: %w", err)
 	}
 	return nil

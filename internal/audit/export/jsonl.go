@@ -17,7 +17,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/coffer-vault/coffer/internal/audit/internal/durable"
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 )
 
 // JSONLConfig configures a JSON lines file sink.
@@ -80,7 +80,7 @@ func (s *JSONL) open() error {
 	if last >= 0 {
 		s.last = last
 	}
-	return durable.SyncDir(filepath.Dir(s.cfg.Path))
+	return fsutil.SyncDir(filepath.Dir(s.cfg.Path))
 }
 
 // lastLine returns the length of the file's complete lines and the index

@@ -1,4 +1,4 @@
-package durable
+package fsutil
 
 import (
 	"errors"
@@ -37,5 +37,36 @@ func TestWriteFile(t *testing.T) {
 	}
 	if err := WriteFile(filepath.Join(dir, "missing", "f"), nil, 0o600, false); err == nil {
 		t.Fatal("write into a missing directory succeeded")
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := WriteFile(path, []byte("12345"), 0o600, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		max     int64
+		want    string
+		tooLong bool
+	}{
+		{5, "12345", false},
+		{100, "12345", false},
+		{4, "", true},
+		{0, "", true},
+	} {
+		b, err := ReadFile(path, tt.max)
+		if tt.tooLong {
+			if !errors.Is(err, ErrTooLarge) {
+				t.Errorf("ReadFile(max %d) = %q, %v; want ErrTooLarge", tt.max, b, err)
+			}
+			continue
+		}
+		if err != nil || string(b) != tt.want {
+			t.Errorf("ReadFile(max %d) = %q, %v", tt.max, b, err)
+		}
+	}
+	if _, err := ReadFile(path+".missing", 10); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
 	}
 }

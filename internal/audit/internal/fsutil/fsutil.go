@@ -1,10 +1,12 @@
 // Package durable writes files so that they survive a crash: whole or not
 // at all, and fsynced (with their directory) before the call returns. It
 // serves the ledger (internal/audit) and its exporters (internal/audit/export).
-package durable
+package fsutil
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -52,4 +54,26 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// ErrTooLarge is wrapped by ReadFile's error for a file larger than allowed.
+var ErrTooLarge = errors.New("file too large")
+
+// ReadFile reads the file at path, refusing (with an error wrapping
+// ErrTooLarge) one longer than max bytes without reading more than
+// max+1.
+func ReadFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: %w (more than %d bytes)", path, ErrTooLarge, max)
+	}
+	return b, nil
 }
