@@ -235,11 +235,12 @@ func (s *DirSealer) Open(id string, sealed, ad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if gen <= k.erased {
+		// Even if a key file survived an interrupted Erase.
+		return nil, ErrErased
+	}
 	a, ok := k.aead[gen]
 	if !ok {
-		if gen <= k.erased {
-			return nil, ErrErased
-		}
 		return nil, fmt.Errorf("audit: no key generation %d for subject %s", gen, id)
 	}
 	pt, err := a.Open(nil, sealed[4:16], sealed[16:], ad)
@@ -269,6 +270,10 @@ func (s *DirSealer) Erase(id string) error {
 	if err := fsutil.WriteFile(filepath.Join(sd, "erased"), []byte(strconv.FormatUint(uint64(k.gen), 10)), 0o600, false); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
+	// Erased from here on, even if removing the key files fails (they stay
+	// listed, so a retried Erase removes them).
+	k.erased = k.gen
+	s.keys[id] = k
 	for g := range k.aead {
 		if err := os.Remove(filepath.Join(sd, strconv.FormatUint(uint64(g), 10))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("audit: erase: %w", err)

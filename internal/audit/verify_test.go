@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -262,6 +264,61 @@ func TestProveRefusesTamperedTiles(t *testing.T) {
 	writeFile(t, p, b)
 	if _, err := Prove(context.Background(), tl.dir, "", 300); err == nil {
 		t.Fatal("Prove used a tampered tile")
+	}
+}
+
+// An Erase interrupted after its marker, before the key files were
+// removed, still leaves the subject erased: Open refuses the old payloads
+// (in the same sealer and after a restart), and a retried Erase removes the
+// leftover key.
+func TestEraseInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewDirSealer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := SubjectID("alice")
+	sealed, err := s.Seal(id, []byte("secret"), []byte("ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the marker is durable, key file 1 is still there.
+	writeFile(t, filepath.Join(dir, id, "erased"), []byte("1"))
+	restarted, err := NewDirSealer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := restarted.Open(id, sealed, []byte("ad")); !errors.Is(err, ErrErased) {
+		t.Fatalf("Open after an interrupted erase = %q, %v; want ErrErased", pt, err)
+	}
+	if err := restarted.Erase(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, id, "1")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("key file left after a retried erase: %v", err)
+	}
+	// A failed removal in Erase itself: the subject is erased at once.
+	s2, err := NewDirSealer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err = s2.Seal(id, []byte("secret"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(s2.dir, id, "1")
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(keyFile, 0o700); err != nil { // not removable: a non-empty directory
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(keyFile, "x"), nil)
+	if err := s2.Erase(id); err == nil {
+		t.Fatal("Erase succeeded with an unremovable key file")
+	}
+	if _, err := s2.Open(id, sealed, nil); !errors.Is(err, ErrErased) {
+		t.Fatalf("Open after a failed Erase = %v; want ErrErased", err)
 	}
 }
 
