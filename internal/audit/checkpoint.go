@@ -199,8 +199,8 @@ func readCheckpointHistory(dir string) ([]storedCheckpoint, error) {
 	}
 	var out []storedCheckpoint
 	for _, e := range ents {
-		seq, err := strconv.ParseInt(e.Name(), 10, 64)
-		if err != nil || len(e.Name()) != 20 {
+		seq, ok := parseSegmentName(e.Name())
+		if !ok {
 			if strings.HasSuffix(e.Name(), ".tmp") {
 				continue
 			}

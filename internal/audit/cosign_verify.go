@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	fnote "github.com/transparency-dev/formats/note"
@@ -52,8 +51,8 @@ func verifyCosignatures(dir, vkey string, opts VerifyOptions, rep *VerifyReport)
 	signers := make(map[int64][]string) // seq -> distinct valid witnesses
 	for _, e := range ents {
 		name := "cosignatures/" + e.Name()
-		seq, err := strconv.ParseInt(e.Name(), 10, 64)
-		if err != nil || len(e.Name()) != 20 {
+		seq, ok := parseSegmentName(e.Name())
+		if !ok {
 			if strings.HasSuffix(e.Name(), ".tmp") {
 				continue
 			}

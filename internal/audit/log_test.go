@@ -337,3 +337,25 @@ func TestSigningKeyFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestParseSegmentName(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want int64
+		ok   bool
+	}{
+		{"00000000000000000000", 0, true},
+		{"00000000000000000256", 256, true},
+		{"09223372036854775807", 1<<63 - 1, true},
+		{"+0000000000000000256", 0, false},
+		{"-0000000000000000001", 0, false},
+		{"0000000000000000256", 0, false},
+		{"000000000000000000256", 0, false},
+		{"00000000000000000256.tmp", 0, false},
+		{"", 0, false},
+	} {
+		if n, ok := parseSegmentName(tt.name); n != tt.want || ok != tt.ok {
+			t.Errorf("parseSegmentName(%q) = %d, %v; want %d, %v", tt.name, n, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -140,6 +140,9 @@ func TestVerifyTamper(t *testing.T) {
 			b[5*32] ^= 1
 			writeFile(t, p, b)
 		}, 256 + 5, "tile/0/001", "tile differs"},
+		{"a second spelling of a checkpoint name", func(t *testing.T, tl testLedger) {
+			writeFile(t, tl.path("checkpoints/+0000000000000000003"), readFile(t, tl.path(ckpt3)))
+		}, -1, "checkpoints", "unexpected file"},
 		// Files larger than they may be are refused without reading them
 		// whole (a hostile copy of a ledger cannot exhaust memory).
 		{"oversized tile", func(t *testing.T, tl testLedger) {
