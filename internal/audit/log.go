@@ -324,8 +324,8 @@ func (l *Log) Append(ctx context.Context, ev Event) (int64, error) {
 	rand.Read(pt[:32])
 	copy(pt[32:], enc)
 	r := &request{entry: sha256.Sum256(pt), done: make(chan result, 1)}
-	sid := SubjectID(ev.Subject())
-	hex.Decode(r.subject[:], []byte(sid))
+	r.subject = subjectHash(ev.Subject())
+	sid := hex.EncodeToString(r.subject[:])
 	r.sealed, err = l.opts.Sealer.Seal(sid, pt, payloadAD(r.entry[:]))
 	if err != nil {
 		return -1, fmt.Errorf("%w: seal payload: %w", ErrUnavailable, err)

@@ -39,10 +39,13 @@ type Sealer interface {
 // pseudonymous, not anonymous: someone who guesses a user name can compute
 // it.
 func SubjectID(subject string) string {
-	h := sha256.New()
-	h.Write([]byte("coffer/audit/subject/v1\x00"))
-	h.Write([]byte(subject))
-	return hex.EncodeToString(h.Sum(nil))
+	h := subjectHash(subject)
+	return hex.EncodeToString(h[:])
+}
+
+// subjectHash is SubjectID before hex encoding (as payload records store it).
+func subjectHash(subject string) [sha256.Size]byte {
+	return sha256.Sum256([]byte("coffer/audit/subject/v1\x00" + subject))
 }
 
 // DirSealer is a Sealer with AES-256-GCM keys kept one file per subject and
