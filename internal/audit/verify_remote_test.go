@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -97,19 +95,7 @@ func TestVerifyRemoteTamper(t *testing.T) {
 		}
 	}
 	otherKey := func(p string) func(*testing.T, testLedger) {
-		return func(t *testing.T, tl testLedger) {
-			skey, _, err := note.GenerateKey(rand.Reader, "coffer/audit")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, _ := note.NewSigner(skey)
-			c, err := OpenCheckpoint(readFile(t, tl.path(p)), mustPub(t, tl))
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, _ := signCheckpoint(c, s)
-			writeFile(t, tl.path(p), msg)
-		}
+		return func(t *testing.T, tl testLedger) { signWithOtherKey(t, tl, p) }
 	}
 	tests := []struct {
 		name      string
@@ -162,20 +148,7 @@ func TestVerifyRemoteTamper(t *testing.T) {
 			tl := buildLedger(t)
 			tt.tamper(t, tl)
 			_, err := verifyRemote(t, tl, LedgerHandler(tl.dir), mustPub(t, tl))
-			var ve *VerifyError
-			if !errors.As(err, &ve) || !errors.Is(err, ErrIntegrity) {
-				t.Fatalf("VerifyRemote = %v, want a *VerifyError", err)
-			}
-			t.Logf("%v", err)
-			if ve.Index != tt.wantIndex {
-				t.Errorf("Index = %d, want %d", ve.Index, tt.wantIndex)
-			}
-			if ve.Path != tt.wantPath {
-				t.Errorf("Path = %q, want %q", ve.Path, tt.wantPath)
-			}
-			if !strings.Contains(ve.Reason, tt.wantWords) {
-				t.Errorf("Reason = %q, want it to mention %q", ve.Reason, tt.wantWords)
-			}
+			checkVerifyError(t, err, tt.wantIndex, tt.wantPath, tt.wantWords)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io/fs"
 	"os"
@@ -109,17 +108,7 @@ func TestVerifyTamper(t *testing.T) {
 			writeFile(t, tl.path("checkpoint"), readFile(t, tl.path(ckpt3)))
 		}, -1, "checkpoint", "not the latest"},
 		{"sign a checkpoint with another key", func(t *testing.T, tl testLedger) {
-			skey, _, err := note.GenerateKey(rand.Reader, "coffer/audit")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, _ := note.NewSigner(skey)
-			c, err := OpenCheckpoint(readFile(t, tl.path(ckpt3)), mustPub(t, tl))
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, _ := signCheckpoint(c, s)
-			writeFile(t, tl.path(ckpt3), msg)
+			signWithOtherKey(t, tl, ckpt3)
 		}, -1, ckpt3, "does not verify"},
 		{"fork: two checkpoints of the same size", func(t *testing.T, tl testLedger) {
 			writeFile(t, tl.path(ckpt5), resign(t, tl, 600, tlog.Hash{2}))
@@ -163,20 +152,7 @@ func TestVerifyTamper(t *testing.T) {
 			tl := buildLedger(t)
 			tt.tamper(t, tl)
 			_, err := tl.verify(t)
-			var ve *VerifyError
-			if !errors.As(err, &ve) || !errors.Is(err, ErrIntegrity) {
-				t.Fatalf("Verify = %v, want a *VerifyError", err)
-			}
-			t.Logf("%v", err)
-			if tt.wantIndex != -2 && ve.Index != tt.wantIndex {
-				t.Errorf("Index = %d, want %d", ve.Index, tt.wantIndex)
-			}
-			if tt.wantPath != "" && ve.Path != tt.wantPath {
-				t.Errorf("Path = %q, want %q", ve.Path, tt.wantPath)
-			}
-			if !strings.Contains(ve.Reason, tt.wantWords) {
-				t.Errorf("Reason = %q, want it to mention %q", ve.Reason, tt.wantWords)
-			}
+			checkVerifyError(t, err, tt.wantIndex, tt.wantPath, tt.wantWords)
 		})
 	}
 }
