@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -85,6 +86,7 @@ func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts
 	}
 	src := &httpSource{
 		base:   strings.TrimSuffix(u.String(), "/") + "/",
+		vkey:   opts.PublicKey,
 		client: client,
 		cache:  make(map[tlog.Tile]fetchedTile),
 	}
@@ -123,6 +125,7 @@ func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts
 // entries of the tree of the given size.
 type httpSource struct {
 	base   string // ends in "/"
+	vkey   string // the log's verifier key
 	client *http.Client
 	size   int64
 
@@ -283,6 +286,14 @@ func (s *httpSource) checkpoints(ctx context.Context) ([]storedCheckpoint, []byt
 	if n == 0 {
 		return nil, nil, nil, verr(-1, historyName(1), "no checkpoint history published")
 	}
+	// Only the log can make its history long: check the first and last
+	// checkpoints before fetching the rest (a server that answers every
+	// name would otherwise have the verifier fetch forever).
+	for _, seq := range []int64{1, n} {
+		if _, err := OpenCheckpoint(probed[seq], s.vkey); err != nil {
+			return nil, nil, nil, verr(-1, historyName(seq), "checkpoint does not verify: %v", err)
+		}
+	}
 	hist, err := s.history(ctx, nil, n, probed)
 	if err != nil {
 		return nil, nil, nil, err
@@ -371,18 +382,27 @@ func lastSeq(from int64, exists func(int64) (bool, error)) (int64, error) {
 		}
 		lo = 1
 	}
-	hi, step := lo+1, int64(1)
-	for {
+	// step doubles up to the largest sequence number, never past it: a
+	// server that has every name must not make the probes wrap around.
+	for step := int64(1); ; step = min(step, math.MaxInt64/2) * 2 {
+		if lo == math.MaxInt64 {
+			return lo, nil
+		}
+		hi := lo + min(step, math.MaxInt64-lo)
 		ok, err := exists(hi)
 		if err != nil {
 			return 0, err
 		}
 		if !ok {
-			break
+			return bisect(lo, hi, exists)
 		}
-		lo, step = hi, step*2
-		hi = lo + step
+		lo = hi
 	}
+}
+
+// bisect returns the largest seq in [lo, hi) for which exists is true,
+// given that it is for lo and not for hi.
+func bisect(lo, hi int64, exists func(int64) (bool, error)) (int64, error) {
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
 		ok, err := exists(mid)
