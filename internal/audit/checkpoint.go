@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
+	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -81,24 +83,55 @@ func signCheckpoint(c Checkpoint, s note.Signer) ([]byte, error) {
 	return note.Sign(&note.Note{Text: c.body()}, s)
 }
 
-// loadOrCreateKey returns the log's signer and verifier key text, creating
-// a key named origin on first use.
-func loadOrCreateKey(dir, origin string) (note.Signer, string, error) {
+// A keyFormat says how a key pair in a directory (key, key.pub) is used:
+// the log signs checkpoints with a note key, a witness cosigns with
+// cosignature/v1 (logKeyFormat, witnessKeyFormat).
+type keyFormat struct {
+	pub      func(vkey string) (string, error) // key.pub text of a new note verifier key
+	signer   func(skey string) (note.Signer, error)
+	verifier func(vkey string) (note.Verifier, error)
+}
+
+func logKeyFormat() keyFormat {
+	return keyFormat{
+		pub:      func(vkey string) (string, error) { return vkey, nil },
+		signer:   note.NewSigner,
+		verifier: note.NewVerifier,
+	}
+}
+
+func witnessKeyFormat() keyFormat {
+	return keyFormat{
+		pub:      fnote.VKeyToCosignatureV1,
+		signer:   func(skey string) (note.Signer, error) { return fnote.NewSignerForCosignatureV1(skey) },
+		verifier: fnote.NewVerifierForCosignatureV1,
+	}
+}
+
+// loadOrCreateKey returns the signer and the verifier key text (key.pub)
+// of the key pair in dir, creating an Ed25519 pair named name on first
+// use. The private key file must be a regular file with mode 0600, named
+// name, and match key.pub.
+func loadOrCreateKey(dir, name string, kf keyFormat) (note.Signer, string, error) {
 	path := filepath.Join(dir, "key")
+	pubPath := filepath.Join(dir, "key.pub")
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+		skey, vkey, err := note.GenerateKey(rand.Reader, name)
 		if err != nil {
 			return nil, "", err
 		}
-		if err := writeFileSync(filepath.Join(dir, "key.pub"), []byte(vkey+"\n"), 0o644, false); err != nil {
-			return nil, "", err
-		}
-		if err := writeFileSync(path, []byte(skey+"\n"), 0o600, true); err != nil {
-			return nil, "", err
-		}
-		fi, err = os.Lstat(path)
+		pub, err := kf.pub(vkey)
 		if err != nil {
+			return nil, "", err
+		}
+		if err := fsutil.WriteFile(pubPath, []byte(pub+"\n"), 0o644, false); err != nil {
+			return nil, "", err
+		}
+		if err := fsutil.WriteFile(path, []byte(skey+"\n"), 0o600, true); err != nil {
+			return nil, "", err
+		}
+		if fi, err = os.Lstat(path); err != nil {
 			return nil, "", err
 		}
 	} else if err != nil {
@@ -111,33 +144,41 @@ func loadOrCreateKey(dir, origin string) (note.Signer, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	s, err := note.NewSigner(strings.TrimSpace(string(b)))
+	s, err := kf.signer(strings.TrimSpace(string(b)))
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
-	if s.Name() != origin {
-		return nil, "", fmt.Errorf("%s: key is for origin %q, not %q", path, s.Name(), origin)
+	if s.Name() != name {
+		return nil, "", fmt.Errorf("%s: key is named %q, not %q", path, s.Name(), name)
 	}
-	pb, err := os.ReadFile(filepath.Join(dir, "key.pub"))
+	vkey, err := readPublicKey(dir, kf)
 	if err != nil {
 		return nil, "", err
 	}
-	vkey := strings.TrimSpace(string(pb))
-	if v, err := note.NewVerifier(vkey); err != nil || v.KeyHash() != s.KeyHash() || v.Name() != s.Name() {
-		return nil, "", fmt.Errorf("%s does not match %s", filepath.Join(dir, "key.pub"), path)
+	if v, err := kf.verifier(vkey); err != nil || v.KeyHash() != s.KeyHash() || v.Name() != s.Name() {
+		return nil, "", fmt.Errorf("%s does not match %s", pubPath, path)
 	}
 	return s, vkey, nil
+}
+
+// readPublicKey returns the verifier key in dir/key.pub, checked to parse.
+func readPublicKey(dir string, kf keyFormat) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "key.pub"))
+	if err != nil {
+		return "", err
+	}
+	vkey := string(bytes.TrimSpace(b))
+	if _, err := kf.verifier(vkey); err != nil {
+		return "", err
+	}
+	return vkey, nil
 }
 
 // ReadPublicKey returns the verifier key of the ledger in dir, in the
 // note verifier key format (for `coffer audit pubkey`).
 func ReadPublicKey(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "key.pub"))
+	vkey, err := readPublicKey(dir, logKeyFormat())
 	if err != nil {
-		return "", fmt.Errorf("audit: public key: %w", err)
-	}
-	vkey := string(bytes.TrimSpace(b))
-	if _, err := note.NewVerifier(vkey); err != nil {
 		return "", fmt.Errorf("audit: public key: %w", err)
 	}
 	return vkey, nil
@@ -158,14 +199,14 @@ func readCheckpointHistory(dir string) ([]storedCheckpoint, error) {
 	}
 	var out []storedCheckpoint
 	for _, e := range ents {
-		seq, err := strconv.ParseInt(e.Name(), 10, 64)
-		if err != nil || len(e.Name()) != 20 {
+		seq, ok := parseSegmentName(e.Name())
+		if !ok {
 			if strings.HasSuffix(e.Name(), ".tmp") {
 				continue
 			}
 			return nil, fmt.Errorf("unexpected file checkpoints/%s", e.Name())
 		}
-		b, err := os.ReadFile(filepath.Join(dir, "checkpoints", e.Name()))
+		b, err := fsutil.ReadFile(filepath.Join(dir, "checkpoints", e.Name()), maxCheckpointSize)
 		if err != nil {
 			return nil, err
 		}

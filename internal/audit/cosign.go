@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -417,7 +418,7 @@ func noteText(msg []byte) ([]byte, bool) {
 
 // readCosignatures returns the stored cosignature lines of checkpoint seq.
 func readCosignatures(dir string, seq int64) [][]byte {
-	b, err := os.ReadFile(filepath.Join(dir, "cosignatures", segmentName(seq)))
+	b, err := fsutil.ReadFile(filepath.Join(dir, "cosignatures", segmentName(seq)), maxCosignatureFile)
 	if err != nil {
 		return nil
 	}
@@ -459,11 +460,11 @@ func (l *Log) storeCosignature(seq int64, msg, line []byte) error {
 	}
 	kept = append(kept, line...)
 	path := filepath.Join(l.dir, "cosignatures", segmentName(seq))
-	if err := writeFileSync(path, kept, 0o644, false); err != nil {
+	if err := fsutil.WriteFile(path, kept, 0o644, false); err != nil {
 		return fmt.Errorf("store cosignature: %w", err)
 	}
 	if cur, _ := l.latestCheckpoint(); cur == seq {
-		if err := writeFileSync(filepath.Join(l.dir, "checkpoint"), append(clone(msg), kept...), 0o644, false); err != nil {
+		if err := fsutil.WriteFile(filepath.Join(l.dir, "checkpoint"), append(clone(msg), kept...), 0o644, false); err != nil {
 			return fmt.Errorf("publish cosigned checkpoint: %w", err)
 		}
 	}

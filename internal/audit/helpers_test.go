@@ -2,13 +2,18 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // testLedger is a ledger directory with its own key directory.
@@ -165,5 +170,42 @@ func openWith(hook func() error) func(string, int, fs.FileMode) (segmentWriter, 
 			return nil, err
 		}
 		return &faultyFile{File: f, syncHook: hook}, nil
+	}
+}
+
+// signWithOtherKey replaces checkpoint file p with the same checkpoint
+// signed by a fresh key of the same name (an impostor).
+func signWithOtherKey(t *testing.T, tl testLedger, p string) {
+	t.Helper()
+	skey, _, err := note.GenerateKey(rand.Reader, "coffer/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := note.NewSigner(skey)
+	c, err := OpenCheckpoint(readFile(t, tl.path(p)), mustPub(t, tl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := signCheckpoint(c, s)
+	writeFile(t, tl.path(p), msg)
+}
+
+// checkVerifyError fails unless err is a *VerifyError at index (-2: any)
+// naming path ("": any) whose reason mentions words.
+func checkVerifyError(t *testing.T, err error, index int64, path, words string) {
+	t.Helper()
+	var ve *VerifyError
+	if !errors.As(err, &ve) || !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("got %v, want a *VerifyError", err)
+	}
+	t.Logf("%v", err)
+	if index != -2 && ve.Index != index {
+		t.Errorf("Index = %d, want %d", ve.Index, index)
+	}
+	if path != "" && ve.Path != path {
+		t.Errorf("Path = %q, want %q", ve.Path, path)
+	}
+	if !strings.Contains(ve.Reason, words) {
+		t.Errorf("Reason = %q, want it to mention %q", ve.Reason, words)
 	}
 }

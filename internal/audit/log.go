@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -210,7 +211,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if err := ensureCosignaturesDir(dir); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
-	signer, vkey, err := loadOrCreateKey(dir, opts.Origin)
+	signer, vkey, err := loadOrCreateKey(dir, opts.Origin, logKeyFormat())
 	if err != nil {
 		return nil, fmt.Errorf("audit: signing key: %w", err)
 	}
@@ -323,8 +324,8 @@ func (l *Log) Append(ctx context.Context, ev Event) (int64, error) {
 	rand.Read(pt[:32])
 	copy(pt[32:], enc)
 	r := &request{entry: sha256.Sum256(pt), done: make(chan result, 1)}
-	sid := SubjectID(ev.Subject())
-	hex.Decode(r.subject[:], []byte(sid))
+	r.subject = subjectHash(ev.Subject())
+	sid := hex.EncodeToString(r.subject[:])
 	r.sealed, err = l.opts.Sealer.Seal(sid, pt, payloadAD(r.entry[:]))
 	if err != nil {
 		return -1, fmt.Errorf("%w: seal payload: %w", ErrUnavailable, err)
@@ -512,12 +513,12 @@ func (l *Log) openSegments(first, logOff, payOff int64) error {
 		lw.Close()
 		return err
 	}
-	if err := syncDir(filepath.Join(l.dir, "log")); err != nil {
+	if err := fsutil.SyncDir(filepath.Join(l.dir, "log")); err != nil {
 		lw.Close()
 		pw.Close()
 		return err
 	}
-	if err := syncDir(filepath.Join(l.dir, "payloads")); err != nil {
+	if err := fsutil.SyncDir(filepath.Join(l.dir, "payloads")); err != nil {
 		lw.Close()
 		pw.Close()
 		return err
@@ -633,11 +634,11 @@ func (l *Log) publish(full []tileData) error {
 		return err
 	}
 	l.ckptSeq++
-	if err := writeFileSync(filepath.Join(l.dir, "checkpoints", segmentName(l.ckptSeq)), msg, 0o644, true); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(l.dir, "checkpoints", segmentName(l.ckptSeq)), msg, 0o644, true); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	l.pubMu.Lock()
-	err = writeFileSync(filepath.Join(l.dir, "checkpoint"), publishedCheckpoint(l.dir, l.ckptSeq, msg), 0o644, false)
+	err = fsutil.WriteFile(filepath.Join(l.dir, "checkpoint"), publishedCheckpoint(l.dir, l.ckptSeq, msg), 0o644, false)
 	if err == nil {
 		l.mu.Lock()
 		l.lastCkpt, l.lastSeq = msg, l.ckptSeq

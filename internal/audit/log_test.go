@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -285,5 +286,76 @@ func TestVerifyLiveLedger(t *testing.T) {
 	rep, err := tl.verify(t)
 	if err != nil || rep.Size != 500 {
 		t.Fatalf("Verify of a live ledger: %+v %v", rep, err)
+	}
+}
+
+// TestSigningKeyFiles: the log's and a witness's key pair are created
+// once and then refused when the private key is readable by others, named
+// for someone else, or does not match key.pub.
+func TestSigningKeyFiles(t *testing.T) {
+	for name, kf := range map[string]keyFormat{"log": logKeyFormat(), "witness": witnessKeyFormat()} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, vkey, err := loadOrCreateKey(dir, "a.example/k", kf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s2, vkey2, err := loadOrCreateKey(dir, "a.example/k", kf)
+			if err != nil || vkey2 != vkey || s2.KeyHash() != s.KeyHash() {
+				t.Fatalf("reopen: %v, key %q, was %q", err, vkey2, vkey)
+			}
+			other := t.TempDir()
+			if _, _, err := loadOrCreateKey(other, "b.example/k", kf); err != nil {
+				t.Fatal(err)
+			}
+			cases := []struct {
+				name    string
+				mutate  func(t *testing.T, dir string)
+				wantErr string
+			}{
+				{"world-readable key", func(t *testing.T, dir string) {
+					if err := os.Chmod(filepath.Join(dir, "key"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}, "mode 0600"},
+				{"key of another name", func(t *testing.T, dir string) {
+					writeFile(t, filepath.Join(dir, "key"), readFile(t, filepath.Join(other, "key")))
+				}, "not \"a.example/k\""},
+				{"key.pub of another key", func(t *testing.T, dir string) {
+					writeFile(t, filepath.Join(dir, "key.pub"), readFile(t, filepath.Join(other, "key.pub")))
+				}, "does not match"},
+			}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					d := copyLedger(t, dir)
+					c.mutate(t, d)
+					if _, _, err := loadOrCreateKey(d, "a.example/k", kf); err == nil || !strings.Contains(err.Error(), c.wantErr) {
+						t.Fatalf("got %v, want an error containing %q", err, c.wantErr)
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestParseSegmentName(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want int64
+		ok   bool
+	}{
+		{"00000000000000000000", 0, true},
+		{"00000000000000000256", 256, true},
+		{"09223372036854775807", 1<<63 - 1, true},
+		{"+0000000000000000256", 0, false},
+		{"-0000000000000000001", 0, false},
+		{"0000000000000000256", 0, false},
+		{"000000000000000000256", 0, false},
+		{"00000000000000000256.tmp", 0, false},
+		{"", 0, false},
+	} {
+		if n, ok := parseSegmentName(tt.name); n != tt.want || ok != tt.ok {
+			t.Errorf("parseSegmentName(%q) = %d, %v; want %d, %v", tt.name, n, ok, tt.want, tt.ok)
+		}
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 )
 
 // payloadScan is the result of scanning the payload segments.
@@ -204,7 +206,7 @@ scan:
 		// cosignature and republishing) leaves the published one behind.
 		want := publishedCheckpoint(l.dir, l.ckptSeq, l.lastCkpt)
 		if b, _ := os.ReadFile(filepath.Join(l.dir, "checkpoint")); !bytes.Equal(b, want) {
-			if err := writeFileSync(filepath.Join(l.dir, "checkpoint"), want, 0o644, false); err != nil {
+			if err := fsutil.WriteFile(filepath.Join(l.dir, "checkpoint"), want, 0o644, false); err != nil {
 				return fmt.Errorf("audit: recover: %w", err)
 			}
 		}

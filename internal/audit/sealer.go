@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 )
 
 // ErrErased reports a payload whose subject key has been destroyed.
@@ -37,10 +39,13 @@ type Sealer interface {
 // pseudonymous, not anonymous: someone who guesses a user name can compute
 // it.
 func SubjectID(subject string) string {
-	h := sha256.New()
-	h.Write([]byte("coffer/audit/subject/v1\x00"))
-	h.Write([]byte(subject))
-	return hex.EncodeToString(h.Sum(nil))
+	h := subjectHash(subject)
+	return hex.EncodeToString(h[:])
+}
+
+// subjectHash is SubjectID before hex encoding (as payload records store it).
+func subjectHash(subject string) [sha256.Size]byte {
+	return sha256.Sum256([]byte("coffer/audit/subject/v1\x00" + subject))
 }
 
 // DirSealer is a Sealer with AES-256-GCM keys kept one file per subject and
@@ -190,7 +195,7 @@ func (s *DirSealer) current(id string) (uint32, cipher.AEAD, error) {
 			return 0, nil, fmt.Errorf("audit: wrap key: %w", err)
 		}
 	}
-	if err := writeFileSync(filepath.Join(sd, strconv.FormatUint(uint64(gen), 10)), stored, 0o600, true); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(sd, strconv.FormatUint(uint64(gen), 10)), stored, 0o600, true); err != nil {
 		return 0, nil, fmt.Errorf("audit: create key: %w", err)
 	}
 	a, err := newAEAD(key)
@@ -233,11 +238,12 @@ func (s *DirSealer) Open(id string, sealed, ad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if gen <= k.erased {
+		// Even if a key file survived an interrupted Erase.
+		return nil, ErrErased
+	}
 	a, ok := k.aead[gen]
 	if !ok {
-		if gen <= k.erased {
-			return nil, ErrErased
-		}
 		return nil, fmt.Errorf("audit: no key generation %d for subject %s", gen, id)
 	}
 	pt, err := a.Open(nil, sealed[4:16], sealed[16:], ad)
@@ -264,57 +270,21 @@ func (s *DirSealer) Erase(id string) error {
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
-	if err := writeFileSync(filepath.Join(sd, "erased"), []byte(strconv.FormatUint(uint64(k.gen), 10)), 0o600, false); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(sd, "erased"), []byte(strconv.FormatUint(uint64(k.gen), 10)), 0o600, false); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
+	// Erased from here on, even if removing the key files fails (they stay
+	// listed, so a retried Erase removes them).
+	k.erased = k.gen
+	s.keys[id] = k
 	for g := range k.aead {
 		if err := os.Remove(filepath.Join(sd, strconv.FormatUint(uint64(g), 10))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("audit: erase: %w", err)
 		}
 	}
-	if err := syncDir(sd); err != nil {
+	if err := fsutil.SyncDir(sd); err != nil {
 		return fmt.Errorf("audit: erase: %w", err)
 	}
 	s.keys[id] = subjectKeys{gen: k.gen, erased: k.gen, aead: make(map[uint32]cipher.AEAD)}
 	return nil
-}
-
-// writeFileSync writes data to path via a temporary file, fsyncs it,
-// renames it into place (refusing to replace an existing file if excl) and
-// fsyncs the directory.
-func writeFileSync(path string, data []byte, perm fs.FileMode, excl bool) error {
-	if excl {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%s: %w", path, fs.ErrExist)
-		}
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

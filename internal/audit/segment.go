@@ -132,6 +132,16 @@ type segment struct {
 
 func segmentName(first int64) string { return fmt.Sprintf("%020d", first) }
 
+// parseSegmentName is the inverse of segmentName: it accepts only its
+// exact spelling (20 digits, no sign), so no two files name one number.
+func parseSegmentName(name string) (int64, bool) {
+	n, err := strconv.ParseInt(name, 10, 64)
+	if err != nil || n < 0 || name != segmentName(n) {
+		return 0, false
+	}
+	return n, true
+}
+
 // listSegments returns the segments in dir in index order. Files that are
 // not named like segments are an error: nothing else belongs there.
 func listSegments(dir string) ([]segment, error) {
@@ -141,8 +151,8 @@ func listSegments(dir string) ([]segment, error) {
 	}
 	var segs []segment
 	for _, e := range ents {
-		first, err := strconv.ParseInt(e.Name(), 10, 64)
-		if err != nil || len(e.Name()) != 20 || first < 0 {
+		first, ok := parseSegmentName(e.Name())
+		if !ok {
 			return nil, fmt.Errorf("unexpected file %s in %s", e.Name(), dir)
 		}
 		segs = append(segs, segment{first, filepath.Join(dir, e.Name())})

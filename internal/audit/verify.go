@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -180,7 +181,10 @@ func verifyCheckpoints(dir, vkey string) ([]namedCheckpoint, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, verr(-1, "checkpoints", "%v", err)
 	}
-	latest, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	latest, err := fsutil.ReadFile(filepath.Join(dir, "checkpoint"), maxCheckpointSize)
+	if errors.Is(err, fsutil.ErrTooLarge) {
+		return nil, verr(-1, "checkpoint", "larger than %d bytes", maxCheckpointSize)
+	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
@@ -260,7 +264,16 @@ func (d dirSource) forEachEntry(ctx context.Context, fn func(n int64, entry []by
 }
 
 func (d dirSource) readTile(_ context.Context, t tlog.Tile) ([]byte, error) {
-	return os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(tilePath(t))))
+	b, err := readTileFile(d.dir, t)
+	if errors.Is(err, fsutil.ErrTooLarge) {
+		return nil, verr(tileStart(t), tilePath(t), "larger than %d bytes", tileSize(t))
+	}
+	return b, err
+}
+
+// readTileFile reads tile t from dir, at most the size it must have.
+func readTileFile(dir string, t tlog.Tile) ([]byte, error) {
+	return fsutil.ReadFile(filepath.Join(dir, filepath.FromSlash(tilePath(t))), tileSize(t))
 }
 
 // verifyTree recomputes the tree from the entries of src, checks it
@@ -541,12 +554,12 @@ func (d dirTiles) Height() int { return tileHeight }
 func (d dirTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
-		b, err := os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(tilePath(t))))
+		b, err := readTileFile(d.dir, t)
 		if errors.Is(err, fs.ErrNotExist) && t.W < tileWidth {
 			// A partial tile may have been replaced by the full one.
 			full := t
 			full.W = tileWidth
-			b, err = os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(tilePath(full))))
+			b, err = readTileFile(d.dir, full)
 			if err == nil {
 				b = b[:min(len(b), t.W*tlog.HashSize)]
 			}
@@ -569,7 +582,7 @@ func latestTree(dir, vkey string) (tlog.Tree, []byte, error) {
 			return tlog.Tree{}, nil, err
 		}
 	}
-	msg, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	msg, err := fsutil.ReadFile(filepath.Join(dir, "checkpoint"), maxCheckpointSize)
 	if err != nil {
 		return tlog.Tree{}, nil, fmt.Errorf("audit: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -61,7 +62,9 @@ type RemoteReport struct {
 // is nil, VerifyRemote uses such a client with the default transport
 // settings. opts.PublicKey is required: a key fetched
 // from the server being verified would prove nothing. opts.Sealer is
-// ignored. The first problem is returned as a *VerifyError naming the
+// ignored. Witness cosignatures are checked on the published checkpoint,
+// the only ones served: with opts.WitnessQuorum, it must meet the quorum
+// itself. The first problem is returned as a *VerifyError naming the
 // first bad index and the file (relative to baseURL); a transport error
 // or an unexpected HTTP status is returned as is.
 func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts VerifyOptions) (*RemoteReport, error) {
@@ -83,6 +86,7 @@ func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts
 	}
 	src := &httpSource{
 		base:   strings.TrimSuffix(u.String(), "/") + "/",
+		vkey:   opts.PublicKey,
 		client: client,
 		cache:  make(map[tlog.Tile]fetchedTile),
 	}
@@ -91,12 +95,19 @@ func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts
 		rep.Requests, rep.BytesFetched = src.requests.Load(), src.bytes.Load()
 	}()
 
-	hist, latest, err := src.checkpoints(ctx)
+	hist, latest, pub, err := src.checkpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
 	cps, err := checkCheckpoints(hist, latest, opts.PublicKey)
 	if err != nil {
+		return nil, err
+	}
+	seq := seqOf(hist, pub)
+	if seq == 0 {
+		return nil, verr(-1, "checkpoint", "published checkpoint is not in checkpoints/")
+	}
+	if err := verifyPublishedCosignatures(hist[seq-1].data, pub, historyName(seq), opts.PublicKey, opts, &rep.VerifyReport); err != nil {
 		return nil, err
 	}
 	rep.Checkpoints = len(cps)
@@ -114,6 +125,7 @@ func VerifyRemote(ctx context.Context, baseURL string, client *http.Client, opts
 // entries of the tree of the given size.
 type httpSource struct {
 	base   string // ends in "/"
+	vkey   string // the log's verifier key
 	client *http.Client
 	size   int64
 
@@ -249,7 +261,9 @@ func (s *httpSource) forEachEntry(ctx context.Context, fn func(n int64, entry []
 // read again a few times, shortly after; anything older, or not in the
 // history, is handed on for checkCheckpoints to report. When the latest
 // checkpoint is accepted, the returned latest is the last of the history.
-func (s *httpSource) checkpoints(ctx context.Context) ([]storedCheckpoint, []byte, error) {
+// The third result is the published checkpoint as read, with its
+// cosignatures.
+func (s *httpSource) checkpoints(ctx context.Context) ([]storedCheckpoint, []byte, []byte, error) {
 	probed := make(map[int64][]byte)
 	exists := func(seq int64) (bool, error) {
 		if _, ok := probed[seq]; ok {
@@ -267,47 +281,55 @@ func (s *httpSource) checkpoints(ctx context.Context) ([]storedCheckpoint, []byt
 	}
 	n, err := lastSeq(0, exists)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if n == 0 {
-		return nil, nil, verr(-1, historyName(1), "no checkpoint history published")
+		return nil, nil, nil, verr(-1, historyName(1), "no checkpoint history published")
+	}
+	// Only the log can make its history long: check the first and last
+	// checkpoints before fetching the rest (a server that answers every
+	// name would otherwise have the verifier fetch forever).
+	for _, seq := range []int64{1, n} {
+		if _, err := OpenCheckpoint(probed[seq], s.vkey); err != nil {
+			return nil, nil, nil, verr(-1, historyName(seq), "checkpoint does not verify: %v", err)
+		}
 	}
 	hist, err := s.history(ctx, nil, n, probed)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		latest, err := s.get(ctx, "checkpoint", maxCheckpointSize, -1)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, verr(-1, "checkpoint", "no checkpoint published")
+			return nil, nil, nil, verr(-1, "checkpoint", "no checkpoint published")
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		seq := seqOf(hist, latest)
 		if seq == 0 {
 			// Issued after the history was read, or not in it at all.
 			m, err := lastSeq(int64(len(hist)), exists)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if hist, err = s.history(ctx, hist, m, probed); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			seq = seqOf(hist, latest)
 		}
 		switch {
 		case seq >= n:
-			return hist, hist[len(hist)-1].data, nil
+			return hist, hist[len(hist)-1].data, latest, nil
 		case seq != n-1 || attempt == 4:
-			return hist, latest, nil
+			return hist, latest, latest, nil
 		}
 		t := time.NewTimer(5 * time.Millisecond << (2 * attempt))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, ctx.Err()
+			return nil, nil, nil, ctx.Err()
 		}
 	}
 }
@@ -335,10 +357,11 @@ func (s *httpSource) history(ctx context.Context, hist []storedCheckpoint, upto 
 	return hist, err
 }
 
-// seqOf returns the sequence number of checkpoint msg in hist, or 0.
+// seqOf returns the sequence number of the checkpoint in hist that the
+// published checkpoint msg is (followed by any cosignature lines), or 0.
 func seqOf(hist []storedCheckpoint, msg []byte) int64 {
 	for i := len(hist) - 1; i >= 0; i-- {
-		if bytes.Equal(hist[i].data, msg) {
+		if bytes.HasPrefix(msg, hist[i].data) {
 			return hist[i].seq
 		}
 	}
@@ -359,18 +382,27 @@ func lastSeq(from int64, exists func(int64) (bool, error)) (int64, error) {
 		}
 		lo = 1
 	}
-	hi, step := lo+1, int64(1)
-	for {
+	// step doubles up to the largest sequence number, never past it: a
+	// server that has every name must not make the probes wrap around.
+	for step := int64(1); ; step = min(step, math.MaxInt64/2) * 2 {
+		if lo == math.MaxInt64 {
+			return lo, nil
+		}
+		hi := lo + min(step, math.MaxInt64-lo)
 		ok, err := exists(hi)
 		if err != nil {
 			return 0, err
 		}
 		if !ok {
-			break
+			return bisect(lo, hi, exists)
 		}
-		lo, step = hi, step*2
-		hi = lo + step
+		lo = hi
 	}
+}
+
+// bisect returns the largest seq in [lo, hi) for which exists is true,
+// given that it is for lo and not for hi.
+func bisect(lo, hi int64, exists func(int64) (bool, error)) (int64, error) {
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
 		ok, err := exists(mid)

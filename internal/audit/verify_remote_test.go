@@ -2,17 +2,17 @@ package audit
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -97,19 +97,7 @@ func TestVerifyRemoteTamper(t *testing.T) {
 		}
 	}
 	otherKey := func(p string) func(*testing.T, testLedger) {
-		return func(t *testing.T, tl testLedger) {
-			skey, _, err := note.GenerateKey(rand.Reader, "coffer/audit")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, _ := note.NewSigner(skey)
-			c, err := OpenCheckpoint(readFile(t, tl.path(p)), mustPub(t, tl))
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, _ := signCheckpoint(c, s)
-			writeFile(t, tl.path(p), msg)
-		}
+		return func(t *testing.T, tl testLedger) { signWithOtherKey(t, tl, p) }
 	}
 	tests := []struct {
 		name      string
@@ -162,20 +150,7 @@ func TestVerifyRemoteTamper(t *testing.T) {
 			tl := buildLedger(t)
 			tt.tamper(t, tl)
 			_, err := verifyRemote(t, tl, LedgerHandler(tl.dir), mustPub(t, tl))
-			var ve *VerifyError
-			if !errors.As(err, &ve) || !errors.Is(err, ErrIntegrity) {
-				t.Fatalf("VerifyRemote = %v, want a *VerifyError", err)
-			}
-			t.Logf("%v", err)
-			if ve.Index != tt.wantIndex {
-				t.Errorf("Index = %d, want %d", ve.Index, tt.wantIndex)
-			}
-			if ve.Path != tt.wantPath {
-				t.Errorf("Path = %q, want %q", ve.Path, tt.wantPath)
-			}
-			if !strings.Contains(ve.Reason, tt.wantWords) {
-				t.Errorf("Reason = %q, want it to mention %q", ve.Reason, tt.wantWords)
-			}
+			checkVerifyError(t, err, tt.wantIndex, tt.wantPath, tt.wantWords)
 		})
 	}
 }
@@ -248,15 +223,39 @@ func TestVerifyRemoteTransportErrors(t *testing.T) {
 	}
 }
 
+// A server that answers every name (a 2^63-checkpoint history) without
+// the log's key gets a few dozen probes, not an endless download.
+func TestVerifyRemoteEndlessHistory(t *testing.T) {
+	tl := buildLedger(t)
+	var requests atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if first := historyName(1); r.URL.Path == "/"+first { // genuine
+			w.Write(readFile(t, tl.path(first)))
+			return
+		}
+		w.Write([]byte("a checkpoint, surely\n"))
+	})
+	_, err := verifyRemote(t, tl, h, mustPub(t, tl))
+	checkVerifyError(t, err, -1, historyName(math.MaxInt64), "")
+	if n := requests.Load(); n > 200 {
+		t.Fatalf("%d requests", n)
+	}
+}
+
 func TestLastSeq(t *testing.T) {
-	for _, last := range []int64{0, 1, 2, 3, 4, 5, 7, 8, 9, 100, 1023, 1024, 1025} {
+	// A server that answers every probe (the last two) must not make
+	// lastSeq overflow and probe forever.
+	for _, last := range []int64{0, 1, 2, 3, 4, 5, 7, 8, 9, 100, 1023, 1024, 1025, 1 << 62, math.MaxInt64} {
 		for _, from := range []int64{0, 1, last / 2, last} {
 			if from > last {
 				continue
 			}
 			calls := 0
 			got, err := lastSeq(from, func(seq int64) (bool, error) {
-				calls++
+				if calls++; calls > 1000 {
+					return false, errors.New("runaway probing")
+				}
 				return seq >= 1 && seq <= last, nil
 			})
 			if err != nil || got != last {

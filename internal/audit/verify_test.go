@@ -3,9 +3,10 @@ package audit
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -107,17 +108,7 @@ func TestVerifyTamper(t *testing.T) {
 			writeFile(t, tl.path("checkpoint"), readFile(t, tl.path(ckpt3)))
 		}, -1, "checkpoint", "not the latest"},
 		{"sign a checkpoint with another key", func(t *testing.T, tl testLedger) {
-			skey, _, err := note.GenerateKey(rand.Reader, "coffer/audit")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, _ := note.NewSigner(skey)
-			c, err := OpenCheckpoint(readFile(t, tl.path(ckpt3)), mustPub(t, tl))
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, _ := signCheckpoint(c, s)
-			writeFile(t, tl.path(ckpt3), msg)
+			signWithOtherKey(t, tl, ckpt3)
 		}, -1, ckpt3, "does not verify"},
 		{"fork: two checkpoints of the same size", func(t *testing.T, tl testLedger) {
 			writeFile(t, tl.path(ckpt5), resign(t, tl, 600, tlog.Hash{2}))
@@ -138,26 +129,30 @@ func TestVerifyTamper(t *testing.T) {
 			b[5*32] ^= 1
 			writeFile(t, p, b)
 		}, 256 + 5, "tile/0/001", "tile differs"},
+		{"a second spelling of a checkpoint name", func(t *testing.T, tl testLedger) {
+			writeFile(t, tl.path("checkpoints/+0000000000000000003"), readFile(t, tl.path(ckpt3)))
+		}, -1, "checkpoints", "unexpected file"},
+		// Files larger than they may be are refused without reading them
+		// whole (a hostile copy of a ledger cannot exhaust memory).
+		{"oversized tile", func(t *testing.T, tl testLedger) {
+			p := tl.path("tile/0/001")
+			writeFile(t, p, append(readFile(t, p), make([]byte, 1<<20)...))
+		}, 256, "tile/0/001", "larger than 8192 bytes"},
+		{"oversized published checkpoint", func(t *testing.T, tl testLedger) {
+			p := tl.path("checkpoint")
+			writeFile(t, p, append(readFile(t, p), make([]byte, maxCheckpointSize)...))
+		}, -1, "checkpoint", "larger than"},
+		{"oversized history checkpoint", func(t *testing.T, tl testLedger) {
+			p := tl.path(ckpt3)
+			writeFile(t, p, append(readFile(t, p), make([]byte, maxCheckpointSize)...))
+		}, -1, "checkpoints", "file too large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tl := buildLedger(t)
 			tt.tamper(t, tl)
 			_, err := tl.verify(t)
-			var ve *VerifyError
-			if !errors.As(err, &ve) || !errors.Is(err, ErrIntegrity) {
-				t.Fatalf("Verify = %v, want a *VerifyError", err)
-			}
-			t.Logf("%v", err)
-			if tt.wantIndex != -2 && ve.Index != tt.wantIndex {
-				t.Errorf("Index = %d, want %d", ve.Index, tt.wantIndex)
-			}
-			if tt.wantPath != "" && ve.Path != tt.wantPath {
-				t.Errorf("Path = %q, want %q", ve.Path, tt.wantPath)
-			}
-			if !strings.Contains(ve.Reason, tt.wantWords) {
-				t.Errorf("Reason = %q, want it to mention %q", ve.Reason, tt.wantWords)
-			}
+			checkVerifyError(t, err, tt.wantIndex, tt.wantPath, tt.wantWords)
 		})
 	}
 }
@@ -248,6 +243,61 @@ func TestProveRefusesTamperedTiles(t *testing.T) {
 	writeFile(t, p, b)
 	if _, err := Prove(context.Background(), tl.dir, "", 300); err == nil {
 		t.Fatal("Prove used a tampered tile")
+	}
+}
+
+// An Erase interrupted after its marker, before the key files were
+// removed, still leaves the subject erased: Open refuses the old payloads
+// (in the same sealer and after a restart), and a retried Erase removes the
+// leftover key.
+func TestEraseInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewDirSealer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := SubjectID("alice")
+	sealed, err := s.Seal(id, []byte("secret"), []byte("ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the marker is durable, key file 1 is still there.
+	writeFile(t, filepath.Join(dir, id, "erased"), []byte("1"))
+	restarted, err := NewDirSealer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := restarted.Open(id, sealed, []byte("ad")); !errors.Is(err, ErrErased) {
+		t.Fatalf("Open after an interrupted erase = %q, %v; want ErrErased", pt, err)
+	}
+	if err := restarted.Erase(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, id, "1")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("key file left after a retried erase: %v", err)
+	}
+	// A failed removal in Erase itself: the subject is erased at once.
+	s2, err := NewDirSealer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err = s2.Seal(id, []byte("secret"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(s2.dir, id, "1")
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(keyFile, 0o700); err != nil { // not removable: a non-empty directory
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(keyFile, "x"), nil)
+	if err := s2.Erase(id); err == nil {
+		t.Fatal("Erase succeeded with an unremovable key file")
+	}
+	if _, err := s2.Open(id, sealed, nil); !errors.Is(err, ErrErased) {
+		t.Fatalf("Open after a failed Erase = %v; want ErrErased", err)
 	}
 }
 

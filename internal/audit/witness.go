@@ -24,7 +24,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -40,7 +39,7 @@ import (
 	"strings"
 	"sync"
 
-	fnote "github.com/transparency-dev/formats/note"
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -127,20 +126,9 @@ func NewWitness(dir string, opts WitnessOptions) (*Witness, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: witness: %w", err)
 	}
-	skey, err := loadOrCreateWitnessKey(dir, opts.Name)
+	signer, vkey, err := loadOrCreateKey(dir, opts.Name, witnessKeyFormat())
 	if err != nil {
 		return nil, fmt.Errorf("audit: witness key: %w", err)
-	}
-	signer, err := fnote.NewSignerForCosignatureV1(skey)
-	if err != nil {
-		return nil, fmt.Errorf("audit: witness key: %w", err)
-	}
-	vkey, err := ReadWitnessPublicKey(dir)
-	if err != nil {
-		return nil, err
-	}
-	if v, err := fnote.NewVerifierForCosignatureV1(vkey); err != nil || v.KeyHash() != signer.KeyHash() || v.Name() != signer.Name() {
-		return nil, fmt.Errorf("audit: witness: %s does not match %s", filepath.Join(dir, "key.pub"), filepath.Join(dir, "key"))
 	}
 	w := &Witness{dir: dir, opts: opts, signer: signer, vkey: vkey, logs: make(map[string]*witnessedLog)}
 	verifiers := make(map[string][]note.Verifier)
@@ -178,7 +166,7 @@ func witnessLogID(origin string) string {
 // so it is parsed, not re-verified (the log's key may have been rotated
 // since); a file that does not parse is an error, never a fresh start.
 func (wl *witnessedLog) load() error {
-	b, err := os.ReadFile(wl.path)
+	b, err := fsutil.ReadFile(wl.path, maxCheckpointSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -200,60 +188,12 @@ func (wl *witnessedLog) load() error {
 	return nil
 }
 
-// loadOrCreateWitnessKey returns the witness's signer key text, creating
-// it (Ed25519, named name) on first use.
-func loadOrCreateWitnessKey(dir, name string) (string, error) {
-	path := filepath.Join(dir, "key")
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		skey, vkey, err := note.GenerateKey(rand.Reader, name)
-		if err != nil {
-			return "", err
-		}
-		cvkey, err := fnote.VKeyToCosignatureV1(vkey)
-		if err != nil {
-			return "", err
-		}
-		if err := writeFileSync(filepath.Join(dir, "key.pub"), []byte(cvkey+"\n"), 0o644, false); err != nil {
-			return "", err
-		}
-		if err := writeFileSync(path, []byte(skey+"\n"), 0o600, true); err != nil {
-			return "", err
-		}
-		if fi, err = os.Lstat(path); err != nil {
-			return "", err
-		}
-	} else if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s: must be a regular file with mode 0600", path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	skey := strings.TrimSpace(string(b))
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	if s.Name() != name {
-		return "", fmt.Errorf("%s: key is named %q, not %q", path, s.Name(), name)
-	}
-	return skey, nil
-}
-
 // ReadWitnessPublicKey returns the cosignature/v1 verifier key of the
 // witness in dir (for `coffer audit witness-pubkey`). Logs configure it as
 // WitnessConfig.VerifierKey, verifiers as VerifyOptions.Witnesses.
 func ReadWitnessPublicKey(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "key.pub"))
+	vkey, err := readPublicKey(dir, witnessKeyFormat())
 	if err != nil {
-		return "", fmt.Errorf("audit: witness public key: %w", err)
-	}
-	vkey := string(bytes.TrimSpace(b))
-	if _, err := fnote.NewVerifierForCosignatureV1(vkey); err != nil {
 		return "", fmt.Errorf("audit: witness public key: %w", err)
 	}
 	return vkey, nil
@@ -337,7 +277,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, old int64, proof tlog.TreeP
 	// Persist before answering: a cosignature must never be handed out
 	// for a state the witness could forget.
 	if !wl.seen || c.Tree.N != cur.Tree.N {
-		if err := writeFileSync(wl.path, msg, 0o600, false); err != nil {
+		if err := fsutil.WriteFile(wl.path, msg, 0o600, false); err != nil {
 			return nil, fmt.Errorf("audit: witness: persist state: %w", err)
 		}
 		wl.state, wl.seen = c, true

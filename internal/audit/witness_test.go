@@ -530,12 +530,16 @@ func tamperSig(t *testing.T, line string) string {
 	return f[0] + " " + f[1] + " " + base64.StdEncoding.EncodeToString(sig) + "\n"
 }
 
-func TestVerifyCosignatures(t *testing.T) {
-	tl := newTestLedger(t)
+// cosignedLedger builds a ledger of 200 entries whose two checkpoints
+// with entries are cosigned by two witnesses, and returns it with their
+// keys and the key of a third witness that cosigned nothing.
+func cosignedLedger(t *testing.T) (tl testLedger, keys []string, stranger string) {
+	t.Helper()
+	tl = newTestLedger(t)
 	vkey := initLedgerKey(t, tl, "coffer/audit")
 	w1 := newTestWitness(t, t.TempDir(), "one.example/w", WitnessedLog{VerifierKey: vkey})
 	w2 := newTestWitness(t, t.TempDir(), "two.example/w", WitnessedLog{VerifierKey: vkey})
-	stranger := newTestWitness(t, t.TempDir(), "three.example/w")
+	w3 := newTestWitness(t, t.TempDir(), "three.example/w")
 	l := tl.open(t, Options{Witnesses: []WitnessConfig{w1.config(), w2.config()}})
 	appendN(t, l, 0, 100, 4)
 	if err := publishAndSync(t, l); err != nil {
@@ -546,9 +550,13 @@ func TestVerifyCosignatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
+	return tl, []string{w1.w.PublicKey(), w2.w.PublicKey()}, w3.w.PublicKey()
+}
+
+func TestVerifyCosignatures(t *testing.T) {
+	tl, keys, strangerKey := cosignedLedger(t)
 	hist, _ := readCheckpointHistory(tl.dir)
 	latest := segmentName(hist[len(hist)-1].seq)
-	keys := []string{w1.w.PublicKey(), w2.w.PublicKey()}
 
 	cases := []struct {
 		name    string
@@ -558,7 +566,7 @@ func TestVerifyCosignatures(t *testing.T) {
 	}{
 		{"intact, quorum 2", nil, VerifyOptions{Witnesses: keys, WitnessQuorum: 2}, ""},
 		{"intact, no witness keys", nil, VerifyOptions{}, ""},
-		{"quorum not met", nil, VerifyOptions{Witnesses: []string{keys[0], stranger.w.PublicKey()}, WitnessQuorum: 2}, "witness quorum not met"},
+		{"quorum not met", nil, VerifyOptions{Witnesses: []string{keys[0], strangerKey}, WitnessQuorum: 2}, "witness quorum not met"},
 		{"tampered cosignature", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "cosignatures", latest)
 			lines := strings.SplitAfter(string(readFile(t, p)), "\n")
@@ -615,6 +623,53 @@ func TestVerifyCosignatures(t *testing.T) {
 			}
 			var ve *VerifyError
 			if !errors.As(err, &ve) || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("got %v, want an error containing %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+// VerifyRemote checks the cosignatures the published checkpoint carries:
+// a quorum it was asked for is enforced, never silently skipped.
+func TestVerifyRemoteCosignatures(t *testing.T) {
+	tl, keys, strangerKey := cosignedLedger(t)
+	vkey := mustPub(t, tl)
+	tampered := copyLedger(t, tl.dir)
+	p := filepath.Join(tampered, "checkpoint")
+	b := readFile(t, p)
+	i := bytes.LastIndexByte(b[:len(b)-1], '\n')
+	writeFile(t, p, append(b[:i+1], tamperSig(t, string(b[i+1:]))...))
+
+	cases := []struct {
+		name    string
+		dir     string
+		opts    VerifyOptions
+		wantErr string // "" = verifies
+	}{
+		{"quorum 2", tl.dir, VerifyOptions{Witnesses: keys, WitnessQuorum: 2}, ""},
+		{"no witness keys", tl.dir, VerifyOptions{}, ""},
+		{"quorum not met", tl.dir, VerifyOptions{Witnesses: []string{keys[0], strangerKey}, WitnessQuorum: 2}, "witness quorum not met"},
+		{"quorum larger than the keys", tl.dir, VerifyOptions{Witnesses: keys[:1], WitnessQuorum: 2}, "witness quorum 2 with 1 witness keys"},
+		{"tampered cosignature", tampered, VerifyOptions{Witnesses: keys}, "does not verify on checkpoints/"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			base, client := serveLedger(t, LedgerHandler(c.dir))
+			c.opts.PublicKey = vkey
+			rep, err := VerifyRemote(context.Background(), base, client, c.opts)
+			if c.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(c.opts.Witnesses) > 0 && (rep.Cosignatures != 2 || len(rep.LatestCosigners) != 2 || rep.WitnessedSize != 200) {
+					t.Fatalf("report %+v", rep)
+				}
+				if len(c.opts.Witnesses) == 0 && (rep.UnknownCosignatures != 2 || rep.WitnessedSize != 0) {
+					t.Fatalf("report %+v", rep)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("got %v, want an error containing %q", err, c.wantErr)
 			}
 		})

@@ -12,14 +12,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 )
 
 const cursorMagic = "coffer-export-cursor v1 "
+
+// maxCursorFile bounds a cursor file: the magic, 19 digits and a newline.
+const maxCursorFile = int64(len(cursorMagic) + 20)
 
 // validName is what a sink name may look like: it names a file.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -34,7 +38,7 @@ func ReadCursor(stateDir, sink string) (int64, error) {
 	if !validName.MatchString(sink) {
 		return 0, fmt.Errorf("export: invalid sink name %q", sink)
 	}
-	b, err := os.ReadFile(cursorPath(stateDir, sink))
+	b, err := fsutil.ReadFile(cursorPath(stateDir, sink), maxCursorFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -65,36 +69,9 @@ func SetCursor(stateDir, sink string, n int64) error {
 
 // writeCursor persists n as the sink's cursor, durably.
 func writeCursor(stateDir, sink string, n int64) error {
-	path := cursorPath(stateDir, sink)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("export: write cursor: %w", err)
-	}
-	_, err = f.WriteString(cursorMagic + strconv.FormatInt(n, 10) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(stateDir)
-	}
-	if err != nil {
+	data := []byte(cursorMagic + strconv.FormatInt(n, 10) + "\n")
+	if err := fsutil.WriteFile(cursorPath(stateDir, sink), data, 0o600, false); err != nil {
 		return fmt.Errorf("export: write cursor: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

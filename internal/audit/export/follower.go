@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coffer-vault/coffer/internal/audit"
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 )
 
 var (
@@ -377,6 +378,10 @@ type CheckpointSource struct {
 	Interval time.Duration
 }
 
+// maxCheckpointSize bounds the checkpoint file read, as the ledger bounds
+// the one it serves.
+const maxCheckpointSize = 64 << 10
+
 // Size returns the size of the latest checkpoint, 0 if there is none or it
 // does not verify.
 func (c *CheckpointSource) Size() int64 {
@@ -392,7 +397,7 @@ func (c *CheckpointSource) size() (int64, error) {
 			return 0, err
 		}
 	}
-	msg, err := os.ReadFile(filepath.Join(c.Dir, "checkpoint"))
+	msg, err := fsutil.ReadFile(filepath.Join(c.Dir, "checkpoint"), maxCheckpointSize)
 	if err != nil {
 		return 0, err
 	}

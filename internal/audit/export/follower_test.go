@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,6 +204,20 @@ func TestFollowerRefusesCursorAhead(t *testing.T) {
 	}
 	if _, err := ReadCursor(state, "x"); err == nil {
 		t.Fatal("torn cursor accepted")
+	}
+	// So is a cursor file padded past the longest cursor (read at most
+	// one byte beyond it).
+	if err := os.WriteFile(filepath.Join(state, "x.cursor"), []byte("coffer-export-cursor v1 3"+strings.Repeat(" ", 1<<20)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCursor(state, "x"); err == nil {
+		t.Fatal("oversized cursor accepted")
+	}
+	if err := writeCursor(state, "x", math.MaxInt64); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ReadCursor(state, "x"); err != nil || n != math.MaxInt64 {
+		t.Fatalf("largest cursor: %d, %v", n, err)
 	}
 	if _, err := ReadCursor(state, "../x"); err == nil {
 		t.Fatal("path in sink name accepted")

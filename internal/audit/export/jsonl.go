@@ -16,6 +16,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+
+	"github.com/coffer-vault/coffer/internal/audit/internal/fsutil"
 )
 
 // JSONLConfig configures a JSON lines file sink.
@@ -78,7 +81,7 @@ func (s *JSONL) open() error {
 	if last >= 0 {
 		s.last = last
 	}
-	return syncDir(filepath.Dir(s.cfg.Path))
+	return fsutil.SyncDir(filepath.Dir(s.cfg.Path))
 }
 
 // lastLine returns the length of the file's complete lines and the index
@@ -89,22 +92,24 @@ func lastLine(f *os.File) (int64, int64, error) {
 		return 0, -1, err
 	}
 	end := fi.Size()
-	// Read back far enough to find the last two newlines.
+	// Read back far enough to find the last two newlines, chunk by chunk
+	// (joined once: a long torn line costs linear time, not quadratic).
 	const chunk = 64 << 10
-	var tail []byte
-	for off := end; off > 0; {
-		n := min(int64(chunk), off)
-		off -= n
+	var chunks [][]byte // last chunk first
+	newlines := 0
+	start := end
+	for start > 0 && newlines < 2 {
+		n := min(int64(chunk), start)
+		start -= n
 		b := make([]byte, n)
-		if _, err := f.ReadAt(b, off); err != nil {
+		if _, err := f.ReadAt(b, start); err != nil {
 			return 0, -1, err
 		}
-		tail = append(b, tail...)
-		if bytes.Count(tail, []byte("\n")) >= 2 || off == 0 {
-			break
-		}
+		chunks = append(chunks, b)
+		newlines += bytes.Count(b, []byte("\n"))
 	}
-	start := end - int64(len(tail))
+	slices.Reverse(chunks)
+	tail := bytes.Join(chunks, nil)
 	i := bytes.LastIndexByte(tail, '\n')
 	if i < 0 {
 		return start, -1, nil // no complete line (start is 0)

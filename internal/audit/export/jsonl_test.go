@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -99,5 +101,43 @@ func TestJSONLExactlyOnceAcrossCrashAndTornTail(t *testing.T) {
 	checkSequence(t, readJSONL(t, path), 200, "carol")
 	if rotated, _ := filepath.Glob(path + ".*"); len(rotated) == 0 {
 		t.Fatal("no rotation")
+	}
+}
+
+// lastLine finds the complete lines and the last index whatever the
+// lengths of the lines around the 64 KiB read chunks.
+func TestJSONLLastLine(t *testing.T) {
+	long := func(i int, n int) string {
+		return fmt.Sprintf(`{"index":%d,"pad":"%s"}`, i, strings.Repeat("x", n)) + "\n"
+	}
+	torn := strings.Repeat("y", 150<<10) // no newline
+	for _, tt := range []struct {
+		name     string
+		content  string
+		complete int
+		last     int64
+	}{
+		{"empty", "", 0, -1},
+		{"only a torn line", torn, 0, -1},
+		{"one line", long(7, 10), len(long(7, 10)), 7},
+		{"short lines", long(1, 10) + long(2, 10), 2 * len(long(1, 10)), 2},
+		{"long last line and a long torn tail", long(1, 10) + long(2, 200<<10) + torn, len(long(1, 10) + long(2, 200<<10)), 2},
+		{"last line not a record", long(1, 10) + "garbage\n", len(long(1, 10)) + 8, -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "f")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			complete, last, err := lastLine(f)
+			if err != nil || complete != int64(tt.complete) || last != tt.last {
+				t.Fatalf("lastLine = %d, %d, %v; want %d, %d", complete, last, err, tt.complete, tt.last)
+			}
+		})
 	}
 }
